@@ -1,0 +1,3 @@
+"""sigmax.derivatives (in progress)."""
+
+__all__: list[str] = []

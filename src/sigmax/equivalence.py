@@ -1,0 +1,3 @@
+"""sigmax.equivalence (in progress)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""scikit-learn estimators (in progress)."""
+
+__all__: list[str] = []

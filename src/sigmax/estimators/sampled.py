@@ -1,0 +1,3 @@
+"""SampledSoftmaxClassifier (in progress)."""
+
+__all__: list[str] = []

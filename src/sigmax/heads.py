@@ -1,0 +1,3 @@
+"""sigmax.heads (in progress)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""sigmax.losses (in progress)."""
+
+__all__: list[str] = []

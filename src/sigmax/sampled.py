@@ -1,0 +1,3 @@
+"""sigmax.sampled (in progress)."""
+
+__all__: list[str] = []

@@ -1,0 +1,39 @@
+"""Shared fixtures: the namespace matrix (`xp`) and a seeded generator (`rng`)."""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pytest
+
+
+def _available(name: str) -> bool:
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        return False
+    return True
+
+
+NAMESPACES = ["numpy", "array_api_strict"]
+for _name in ("torch", "dask.array", "jax.numpy", "cupy"):
+    if _available(_name):
+        NAMESPACES.append(_name)
+
+
+@pytest.fixture(params=NAMESPACES)
+def xp(request: pytest.FixtureRequest):
+    """An Array API namespace, wrapped by array-api-compat where it needs wrapping."""
+    import array_api_compat
+
+    mod = importlib.import_module(request.param)
+    if request.param == "array_api_strict":
+        return mod
+    example = mod.asarray([1.0])
+    return array_api_compat.array_namespace(example)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20261127)
