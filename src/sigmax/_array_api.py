@@ -7,8 +7,10 @@ path that works for any compliant namespace (array-api-strict, PyTorch, JAX, CuP
 
 from __future__ import annotations
 
+import contextvars
 import math
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -27,25 +29,33 @@ __all__ = [
     "is_numpy",
     "namespace",
     "result_dtype",
+    "scratch",
 ]
 
 Array = Any
 Namespace = Any
 
-#: Elements per block on the NumPy path. 32768 float64 values are 256 KiB: a block and its
-#: temporaries stay in L2, so each extra pass of the accurate algorithm costs cache, not DRAM.
-BLOCK_ELEMENTS = 1 << 15
+#: Elements per block on the NumPy path. Each block runs about 15 NumPy calls (~1 us each of
+#: call overhead) over per-thread work buffers; 65536 elements (512 KiB in float64) was the
+#: fastest of 8Ki..128Ki on the machines measured (benchmarks/results/functions.md).
+BLOCK_ELEMENTS = 1 << 16
 #: Below this many elements threads cost more than they save.
 THREAD_MIN_ELEMENTS = 1 << 18
 
+#: Larger work buffers are allocated per call instead of being kept per thread.
+SCRATCH_MAX_ELEMENTS = 1 << 20
+
 _executor: ThreadPoolExecutor | None = None
+_local = threading.local()
 
 
 def _n_threads() -> int:
     env = os.environ.get("SIGMAX_NUM_THREADS")
     if env is not None:
         return max(1, int(env))
-    return max(1, min(os.cpu_count() or 1, 8))
+    # The CPUs this process may run on (taskset, cgroups), not all of the machine's.
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cpus or 1, 8))
 
 
 def namespace(x: Any, name: str = "x") -> tuple[Array, Namespace]:
@@ -137,6 +147,26 @@ def moveaxes_last(
     return y, restore, restore_reduced
 
 
+def scratch(slot: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """A per-thread work buffer of `shape`, reused across blocks and calls.
+
+    Large ``np.empty`` calls go to ``mmap`` and fault their pages in on first touch, which cost
+    as much as the arithmetic on a cache-sized block; reusing one buffer per thread keeps the
+    block's working set hot in L2. The contents are undefined; callers overwrite them.
+    """
+    bufs: dict[tuple[str, np.dtype[Any]], np.ndarray] | None = getattr(_local, "bufs", None)
+    if bufs is None:
+        bufs = _local.bufs = {}
+    dt = np.dtype(dtype)
+    size = math.prod(shape)
+    if size > SCRATCH_MAX_ELEMENTS:  # one huge slice: do not pin its memory to the thread
+        return np.empty(shape, dtype=dt)
+    buf = bufs.get((slot, dt))
+    if buf is None or buf.size < size:
+        buf = bufs[(slot, dt)] = np.empty(max(size, 1), dtype=dt)
+    return buf[:size].reshape(shape)
+
+
 def block_rows(
     n_rows: int,
     k: int,
@@ -154,16 +184,25 @@ def block_rows(
         global _executor
         if _executor is None:
             _executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sigmax")
-        # Hand each thread a contiguous run of blocks: the first error still propagates.
-        per = math.ceil(len(blocks) / threads)
-        runs = [blocks[i : i + per] for i in range(0, len(blocks), per)]
+        # Every thread, this one included, takes the next block from a shared iterator, so a
+        # thread that the OS preempts (a busy shared machine) delays only its current block.
+        # next() on an iterator of a list is atomic under the GIL. The first error propagates.
+        todo = iter(blocks)
 
-        def run(bs: list[slice]) -> None:
-            for b in bs:
+        def run() -> None:
+            for b in todo:
                 kernel(b)
 
-        for fut in [_executor.submit(run, r) for r in runs]:
-            fut.result()
+        # np.errstate lives in a context variable (NumPy >= 2): run the workers in copies of
+        # this thread's context so that the caller's errstate holds in them too.
+        futures = [
+            _executor.submit(contextvars.copy_context().run, run) for _ in range(threads - 1)
+        ]
+        try:
+            run()
+        finally:
+            for fut in futures:
+                fut.result()
     else:
         for b in blocks:
             kernel(b)

@@ -109,3 +109,138 @@ def check_out(out: Any, shape: tuple[int, ...], dtype: Any, xp: Any) -> Any:
             f"got shape {out.shape} and dtype {out.dtype}"
         )
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Loss inputs: labels, targets and per-class weights (used by sigmax.losses and sigmax.heads)
+# --------------------------------------------------------------------------------------------
+
+
+def to_numpy(a: Any) -> np.ndarray:
+    """A NumPy view or copy of any Array API array, for checking values at the boundary."""
+    if isinstance(a, np.ndarray):
+        return a
+    import array_api_compat
+
+    if array_api_compat.is_torch_array(a):
+        return a.detach().cpu().numpy()
+    try:
+        return np.asarray(a)
+    except (TypeError, ValueError, RuntimeError):
+        return np.from_dlpack(a)
+
+
+def _where_text(idx: tuple[int, ...]) -> str:
+    return f"index {idx[0]}" if len(idx) == 1 else f"index {idx}"
+
+
+def _first_bad(bad: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
+
+
+def check_shape(a: Any, shape: tuple[int, ...], name: str, what: str) -> None:
+    """`a` must have exactly `shape`; `what` says where the expected shape comes from."""
+    if tuple(a.shape) != tuple(shape):
+        raise ValueError(f"`{name}` must have shape {tuple(shape)} ({what}), got {tuple(a.shape)}")
+
+
+def check_labels(
+    labels: np.ndarray, n_classes: int, ignore_index: int | None = None, name: str = "labels"
+) -> np.ndarray:
+    """Integer class labels in ``[0, n_classes)`` (or equal to `ignore_index`), as ``intp``.
+
+    Floats are accepted when they hold whole numbers; bools and anything else are rejected.
+    """
+    a = np.asarray(labels)
+    if a.dtype.kind == "b" or a.dtype.kind not in "iuf":
+        raise TypeError(f"`{name}` must hold integer class indices, got dtype {a.dtype}")
+    if a.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(a) | (a != np.floor(a))
+        if bad.any():
+            i = _first_bad(bad)
+            raise ValueError(
+                f"`{name}` must be whole numbers (class indices), got {a[i].item()!r} "
+                f"at {_where_text(i)}"
+            )
+    ok = (a >= 0) & (a < n_classes)
+    if ignore_index is not None:
+        ok |= a == ignore_index
+    if not ok.all():
+        i = _first_bad(~ok)
+        v = a[i].item()
+        raise ValueError(
+            f"`{name}` must be in [0, {n_classes})"
+            + (f" or equal to ignore_index={ignore_index}" if ignore_index is not None else "")
+            + f", got {int(v) if float(v).is_integer() else v} at {_where_text(i)}"
+        )
+    return a.astype(np.intp, copy=False)
+
+
+def check_unit_interval(a: np.ndarray, name: str = "targets") -> None:
+    """Values in [0, 1] (no nan)."""
+    a = np.asarray(a)
+    if a.dtype.kind == "b" or a.size == 0:
+        return
+    # Two reductions without temporaries decide the common case; nan fails both.
+    if a.min() >= 0 and a.max() <= 1:
+        return
+    with np.errstate(invalid="ignore"):
+        bad = ~((a >= 0) & (a <= 1))
+    if bad.any():
+        i = _first_bad(bad)
+        raise ValueError(f"`{name}` must be in [0, 1], got {a[i].item()!r} at {_where_text(i)}")
+
+
+def check_probability_rows(a: np.ndarray, eps: float, name: str = "targets") -> None:
+    """Rows along the last axis that are probability vectors: in [0, 1], summing to 1.
+
+    The tolerance on the sum is ``max(16, k) * eps``, with `eps` the machine epsilon of the
+    computation's dtype: rounding each of ``k`` entries can move the sum by up to ``k * eps / 2``.
+    """
+    check_unit_interval(a, name)
+    a = np.asarray(a, dtype=np.float64)
+    k = a.shape[-1] if a.ndim else 1
+    tol = max(16, k) * eps
+    s = a.sum(axis=-1) if a.ndim else a
+    bad = np.abs(s - 1.0) > tol
+    if np.any(bad):
+        i = _first_bad(np.atleast_1d(bad))
+        raise ValueError(
+            f"`{name}` rows must sum to 1 (within {tol:.1e}), "
+            f"got sum {float(np.atleast_1d(s)[i])!r}"
+            f" for the row at {_where_text(i)}"
+        )
+
+
+def check_nonnegative_weights(
+    w: Any, name: str, shape: tuple[int, ...] | None = None
+) -> np.ndarray:
+    """Finite, non-negative weights (such as `class_weight` or `pos_weight`) as float64."""
+    a = np.asarray(to_numpy(w) if not isinstance(w, (int, float, list, tuple)) else w)
+    if a.dtype.kind not in "iuf" or a.dtype.kind == "b":
+        raise TypeError(f"`{name}` must hold real numbers, got dtype {a.dtype}")
+    a = a.astype(np.float64)
+    if shape is not None and a.shape != shape:
+        raise ValueError(f"`{name}` must have shape {shape}, got {a.shape}")
+    bad = ~(np.isfinite(a) & (a >= 0))
+    if bad.any():
+        i = _first_bad(np.atleast_1d(bad))
+        raise ValueError(
+            f"`{name}` must be finite and >= 0, got {np.atleast_1d(a)[i].item()!r} "
+            f"at {_where_text(i)}"
+        )
+    return a
+
+
+def check_label_smoothing(value: Any, name: str = "label_smoothing") -> float:
+    """A real number in [0, 1)."""
+    if isinstance(value, bool):
+        raise TypeError(f"`{name}` must be a real number in [0, 1), got {value!r}")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"`{name}` must be a real number in [0, 1), got {value!r}") from None
+    if not 0.0 <= v < 1.0:
+        raise ValueError(f"`{name}` must be in [0, 1), got {value!r}")
+    return v

@@ -1,3 +1,1196 @@
-"""sigmax.losses (in progress)."""
+r"""Cross-entropy losses for sigmoid and softmax outputs, with fused gradients and Hessians.
 
-__all__: list[str] = []
+Every loss returns **one value per example** (per element for the sigmoid, per slice along
+`axis` for the softmax); reductions belong to the heads and estimators. The ``*_value_and_grad``
+forms return a :class:`ValueAndGrad` pair whose ``grad`` is the gradient of ``value.sum()`` with
+respect to the logits, computed in the same pass as the value (``softmax - onehot``,
+``sigmoid - target``). The ``*_hvp`` and ``*_hessian_diag`` forms give the Hessian of
+``value.sum()`` with respect to the logits.
+
+Accuracy (tested against mpmath at 60 digits, see ``tests/test_losses.py``): the values are
+within 1 ULP for float16/float32 (computed in float64 and rounded once) and within 3 ULP for
+float64, including confident correct predictions (a loss of ``1e-40`` comes back as ``1e-40``),
+huge common offsets, soft targets near 0 and 1 at large ``|logit|``, and infinite logits with
+hard targets (0 where the prediction is right, ``inf`` where it is wrong, never nan).
+
+Integer labels and probability targets go to separate functions; nothing is guessed from the
+dtype.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any, NamedTuple
+
+import array_api_compat
+import numpy as np
+
+from sigmax._array_api import (
+    BLOCK_ELEMENTS,
+    Array,
+    Namespace,
+    block_rows,
+    compute_dtype,
+    full,
+    is_numpy,
+    moveaxes_last,
+    namespace,
+    result_dtype,
+)
+from sigmax._validation import (
+    check_label_smoothing,
+    check_labels,
+    check_nonnegative_weights,
+    check_probability_rows,
+    check_shape,
+    check_unit_interval,
+    check_where,
+    to_numpy,
+)
+from sigmax.functions import _Parts
+
+__all__ = [
+    "ValueAndGrad",
+    "sigmoid_cross_entropy",
+    "sigmoid_cross_entropy_hessian_diag",
+    "sigmoid_cross_entropy_hvp",
+    "sigmoid_cross_entropy_value_and_grad",
+    "softmax_cross_entropy",
+    "softmax_cross_entropy_hessian_diag",
+    "softmax_cross_entropy_hvp",
+    "softmax_cross_entropy_value_and_grad",
+    "softmax_cross_entropy_with_targets",
+    "softmax_cross_entropy_with_targets_value_and_grad",
+]
+
+
+class ValueAndGrad(NamedTuple):
+    """A loss value and its gradient with respect to the logits, from one pass."""
+
+    value: Array
+    """Per-example losses."""
+    grad: Array
+    """Gradient of ``value.sum()`` with respect to the logits (the logits' shape)."""
+
+
+def _operand(a: Any, xp: Namespace, like: Array, dtype: Any) -> Array:
+    """`a` (already checked, as NumPy) in `like`'s namespace and device, in `dtype`."""
+    if is_numpy(xp):
+        return np.asarray(a, dtype=dtype)
+    return xp.asarray(np.asarray(a), dtype=dtype, device=array_api_compat.device(like))
+
+
+def _finish(r: Array, xp: Namespace) -> Array:
+    if is_numpy(xp) and getattr(r, "ndim", 1) == 0:
+        return r[()]
+    return r
+
+
+# --------------------------------------------------------------------------------------------
+# Sigmoid (binary and multi-label) cross-entropy
+# --------------------------------------------------------------------------------------------
+
+
+def _sigmoid_kernel(
+    z: Array,
+    t: Array,
+    pw: Array | None,
+    valid: Array | None,
+    ls: float,
+    xp: Namespace,
+    want: str,
+) -> tuple[Array | None, Array | None]:
+    """Value and/or gradient of the elementwise BCE, in the compute dtype.
+
+    ``want`` is ``"value"``, ``"grad"`` or ``"both"``. ``t`` is the target, ``pw`` the
+    positive-class weight or None.
+    """
+    zero = xp.zeros_like(z)
+    # Smoothed targets: both t' and 1 - t' as sums of non-negative terms, so 1 - t' keeps full
+    # relative accuracy when t is close to 1.
+    tp = t * (1.0 - ls) + ls / 2 if ls else t
+    tn = (1.0 - t) * (1.0 - ls) + ls / 2 if ls else 1.0 - t
+    tpw = tp * pw if pw is not None else tp
+    e = xp.exp(-xp.abs(z))
+    value = grad = None
+    if want != "grad":
+        l1p = xp.log1p(e)
+        sp_pos = xp.maximum(z, zero) + l1p  # softplus(z) = -log sigmoid(-z)
+        sp_neg = xp.maximum(-z, zero) + l1p  # softplus(-z) = -log sigmoid(z)
+        # A zero weight times an infinite softplus is 0 here (a right prediction at +-inf).
+        a = xp.where(tpw > 0, tpw * sp_neg, zero)
+        b = xp.where(tn > 0, tn * sp_pos, zero)
+        value = a + b
+        if valid is not None:
+            value = xp.where(valid, value, zero)
+    if want != "value":
+        one = xp.ones_like(z)
+        d = 1.0 + e
+        s_pos = xp.where(z >= 0, one, e) / d  # sigmoid(z)
+        s_neg = xp.where(z >= 0, e, one) / d  # sigmoid(-z)
+        # (1 - t) sigmoid(z) - t sigmoid(-z) equals sigmoid(z) - t, but stays exact at the
+        # confident ends and never forms inf - inf.
+        grad = tn * s_pos - tpw * s_neg
+        if valid is not None:
+            grad = xp.where(valid, grad, zero)
+    return value, grad
+
+
+def _sigmoid_setup(
+    logits: Any,
+    targets: Any,
+    pos_weight: Any,
+    label_smoothing: Any,
+    where: Any,
+    *,
+    targets_required: bool = True,
+) -> tuple[Array, Namespace, Any, Any, Array | None, Array | None, Array | None, float]:
+    x, xp = namespace(logits, "logits")
+    dtype = result_dtype(x, xp)
+    cdt = compute_dtype(dtype, xp, x)
+    ls = check_label_smoothing(label_smoothing)
+    t = None
+    if targets is not None:
+        tn = to_numpy(namespace(targets, "targets")[0])
+        check_shape(tn, tuple(x.shape), "targets", "the shape of `logits`")
+        check_unit_interval(tn, "targets")
+        # NumPy targets are converted block by block, not copied whole into float64.
+        t = tn if is_numpy(xp) else _operand(tn, xp, x, cdt)
+    elif targets_required:
+        raise TypeError("`targets` is required")
+    pw = None
+    if pos_weight is not None:
+        pwn = check_nonnegative_weights(pos_weight, "pos_weight")
+        try:
+            np.broadcast_shapes(pwn.shape, tuple(x.shape))
+            if np.broadcast_shapes(pwn.shape, tuple(x.shape)) != tuple(x.shape):
+                raise ValueError
+        except ValueError:
+            raise ValueError(
+                f"`pos_weight` must be broadcastable to the shape of `logits` {tuple(x.shape)}, "
+                f"got shape {pwn.shape}"
+            ) from None
+        pw = _operand(pwn, xp, x, cdt)
+    valid = check_where(where, x, xp) if where is not None else None
+    return x, xp, dtype, cdt, t, pw, valid, ls
+
+
+def _sigmoid_fast_block(
+    x: np.ndarray,
+    t: np.ndarray,
+    pw: np.ndarray | None,
+    ls: float,
+    val: np.ndarray | None,
+    grd: np.ndarray | None,
+) -> bool:
+    """The NumPy fast path for one block of finite logits `x` (a compute-dtype copy it may
+    overwrite): the kernel's formulas with in-place ufuncs. Returns False (having written
+    nothing) when a logit is not finite; the general kernel then handles the block."""
+    e = np.abs(x)
+    if not e.max() < np.inf:  # also false for nan
+        return False
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    t = t.astype(x.dtype, copy=False)
+    if ls:
+        tp = t * (1.0 - ls) + ls / 2
+        tn = (1.0 - t) * (1.0 - ls) + ls / 2
+    else:
+        tp, tn = t, 1.0 - t
+    if pw is not None:
+        tp = tp * pw
+    if val is not None:
+        l1p = np.log1p(e)
+        rp = np.maximum(x, 0.0)
+        rn = rp - x  # max(-x, 0), exactly
+        if pw is None:
+            # tp + tn = 1, so the log1p term is shared: three non-negative terms.
+            v = tp * rn
+            v += l1p
+            tn_rp = tn * rp
+            v += tn_rp
+        else:
+            rn += l1p
+            rp += l1p
+            v = tp * rn
+            v += tn * rp
+        val[...] = v
+    if grd is not None:
+        # (1 - t) sigma(x) - t sigma(-x) over the common denominator 1 + e, by sign of x.
+        num = np.where(x >= 0, tn - tp * e, tn * e - tp)
+        e += 1.0
+        num /= e
+        grd[...] = num
+    return True
+
+
+#: Elements per block of the loss kernels, which allocate their temporaries (unlike the
+#: function core's buffers): the elementwise BCE keeps about eight float64 temporaries alive,
+#: and 8192-element blocks keep them in L2 (measured on the benchmark machine: 8 ns per
+#: element at 8192, 50-60 ns at 16384 and 32768). The softmax kernel keeps fewer and is
+#: fastest at 32768.
+_SIGMOID_BLOCK = 1 << 13
+_SOFTMAX_BLOCK = 1 << 15
+
+
+def _block_scale(block: int, k: int = 1) -> int:
+    """The `k` to pass to :func:`block_rows` so that its blocks hold about `block` elements."""
+    return max(1, k * BLOCK_ELEMENTS // block)
+
+
+def _sigmoid_run(
+    logits: Any,
+    targets: Any,
+    pos_weight: Any,
+    label_smoothing: Any,
+    where: Any,
+    want: str,
+) -> tuple[Array | None, Array | None]:
+    x, xp, dtype, cdt, t, pw, valid, ls = _sigmoid_setup(
+        logits, targets, pos_weight, label_smoothing, where
+    )
+    assert t is not None
+    if not is_numpy(xp):
+        with np.errstate(all="ignore"):
+            v, g = _sigmoid_kernel(xp.astype(x, cdt), t, pw, valid, ls, xp, want)
+        return (
+            None if v is None else xp.astype(v, dtype),
+            None if g is None else xp.astype(g, dtype),
+        )
+    shape = tuple(x.shape)
+    n = int(np.prod(shape))
+    flat = [np.ravel(x), np.ravel(t)]
+    pwf = None if pw is None else np.ravel(np.broadcast_to(pw, shape))
+    vf = None if valid is None else np.ravel(np.broadcast_to(valid, shape))
+    val = np.empty(n, dtype=dtype) if want != "grad" else None
+    grd = np.empty(n, dtype=dtype) if want != "value" else None
+
+    def run(rows: slice) -> None:
+        xb = flat[0][rows].astype(cdt, copy=True)
+        if vf is None and _sigmoid_fast_block(
+            xb,
+            flat[1][rows],
+            None if pwf is None else pwf[rows],
+            ls,
+            None if val is None else val[rows],
+            None if grd is None else grd[rows],
+        ):
+            return
+        v, g = _sigmoid_kernel(
+            xb,
+            flat[1][rows].astype(cdt, copy=False),
+            None if pwf is None else pwf[rows],
+            None if vf is None else vf[rows],
+            ls,
+            np,
+            want,
+        )
+        if val is not None:
+            val[rows] = v
+        if grd is not None:
+            grd[rows] = g
+
+    with np.errstate(all="ignore"):
+        block_rows(n, _block_scale(_SIGMOID_BLOCK), run)
+    return (
+        None if val is None else _finish(val.reshape(shape), xp),
+        None if grd is None else _finish(grd.reshape(shape), xp),
+    )
+
+
+_SIGMOID_PARAMS = r"""    logits : array, shape (...)
+        Logits. Any Array API array; integers promote to the default float.
+    targets : array, shape of `logits`
+        Targets in [0, 1]: 0/1 for binary and multi-label indicator data, or soft targets.
+    pos_weight : float or array broadcastable to `logits`, optional
+        Weight :math:`w_+ \ge 0` of the positive term (as in PyTorch's ``pos_weight``), for
+        example one per label of shape ``(n_labels,)``.
+    label_smoothing : float in [0, 1), default=0.0
+        Targets become :math:`t' = t (1 - \epsilon) + \epsilon / 2`.
+    where : bool array broadcastable to `logits`, optional
+        Entries that take part; the others give a loss and gradient of exactly 0."""
+
+
+def sigmoid_cross_entropy(
+    logits: Any,
+    targets: Any,
+    /,
+    *,
+    pos_weight: Any = None,
+    label_smoothing: float = 0.0,
+    where: Any = None,
+) -> Array:
+    r"""Binary cross-entropy of a sigmoid output, elementwise (binary and multi-label data).
+
+    .. math:: \ell(z, t) = w_+\, t \operatorname{softplus}(-z) + (1 - t)\operatorname{softplus}(z)
+              = -w_+\, t \log\sigma(z) - (1 - t)\log\sigma(-z)
+
+    Parameters
+    ----------
+    {params}
+
+    Returns
+    -------
+    array, shape of `logits`
+        Non-negative losses, in the logits' namespace, device and float dtype.
+
+    Raises
+    ------
+    TypeError
+        For complex or non-numeric input.
+    ValueError
+        If `targets` has another shape or a value outside [0, 1] (the message gives the first
+        offending index and value), or for a negative or non-finite `pos_weight`.
+
+    Notes
+    -----
+    Both terms are non-negative, so they never cancel:
+    :math:`\operatorname{softplus}(z) = \max(z, 0) + \operatorname{log1p}(e^{-|z|})`. A term
+    whose weight is exactly 0 is 0 even where its softplus is infinite, so ``z = +inf`` with
+    ``t = 1`` gives 0 and ``z = -inf`` with ``t = 1`` gives ``inf``, never nan (every peer gives
+    nan at the first). :math:`1 - t` is exact for :math:`t \ge 1/2`, so soft targets near 1 keep
+    their accuracy. Accuracy: <= 1 ULP for float16/float32 (computed in float64), <= 3 ULP for
+    float64. A nan logit gives nan.
+
+    Examples
+    --------
+    >>> import sigmax
+    >>> sigmax.sigmoid_cross_entropy([92.0, -30.0, float("inf")], [1.0, 0.0, 1.0])
+    array([1.10893902e-40, 9.35762297e-14, 0.00000000e+00])
+    """
+    v, _ = _sigmoid_run(logits, targets, pos_weight, label_smoothing, where, "value")
+    return v
+
+
+def sigmoid_cross_entropy_value_and_grad(
+    logits: Any,
+    targets: Any,
+    /,
+    *,
+    pos_weight: Any = None,
+    label_smoothing: float = 0.0,
+    where: Any = None,
+) -> ValueAndGrad:
+    r""":func:`sigmoid_cross_entropy` and its gradient with respect to the logits, in one pass.
+
+    .. math:: \frac{\partial \ell}{\partial z} = (1 - t)\,\sigma(z) - w_+\, t\,\sigma(-z)
+              \;\overset{w_+ = 1}{=}\; \sigma(z) - t
+
+    Parameters
+    ----------
+    {params}
+
+    Returns
+    -------
+    ValueAndGrad
+        ``value`` as :func:`sigmoid_cross_entropy`, ``grad`` of the logits' shape.
+
+    Notes
+    -----
+    The gradient is written as :math:`(1 - t)\sigma(z) - t\sigma(-z)`: at a confident right
+    prediction it is :math:`-\sigma(-z)` with full relative accuracy, where
+    ``sigmoid(z) - 1`` would round to 0 or lose digits; at infinite logits it is finite.
+
+    Examples
+    --------
+    >>> import sigmax
+    >>> r = sigmax.sigmoid_cross_entropy_value_and_grad([0.0, 40.0], [1.0, 1.0])
+    >>> r.grad
+    array([-5.00000000e-01, -4.24835426e-18])
+    """
+    v, g = _sigmoid_run(logits, targets, pos_weight, label_smoothing, where, "both")
+    return ValueAndGrad(v, g)
+
+
+def _sigmoid_curvature(
+    logits: Any, targets: Any, pos_weight: Any, label_smoothing: Any, where: Any
+) -> tuple[Array, Namespace, Any, Any]:
+    """The Hessian diagonal in the compute dtype: ``sigma(z) sigma(-z) ((1 - t') + w_+ t')``."""
+    x, xp, dtype, cdt, t, pw, valid, ls = _sigmoid_setup(
+        logits, targets, pos_weight, label_smoothing, where, targets_required=False
+    )
+    if pw is not None and t is None:
+        raise TypeError("`targets` is required with `pos_weight`: the Hessian depends on them")
+    z = xp.astype(x, cdt)
+    e = xp.exp(-xp.abs(z))
+    h = e / ((1.0 + e) * (1.0 + e))
+    if pw is not None and t is not None:
+        tp = t * (1.0 - ls) + ls / 2 if ls else t
+        tn = (1.0 - t) * (1.0 - ls) + ls / 2 if ls else 1.0 - t
+        h = h * (tn + tp * pw)
+    if valid is not None:
+        h = xp.where(valid, h, xp.zeros_like(h))
+    return h, xp, dtype, cdt
+
+
+def sigmoid_cross_entropy_hessian_diag(
+    logits: Any,
+    /,
+    *,
+    targets: Any = None,
+    pos_weight: Any = None,
+    label_smoothing: float = 0.0,
+    where: Any = None,
+) -> Array:
+    r"""The Hessian of ``sigmoid_cross_entropy(...).sum()`` with respect to the logits.
+
+    The loss is elementwise, so its Hessian is diagonal; this returns that diagonal exactly:
+
+    .. math:: \frac{\partial^2 \ell}{\partial z^2} = \sigma(z)\,\sigma(-z)\,
+              \big((1 - t') + w_+ t'\big) \;\overset{w_+ = 1}{=}\; p (1 - p)
+
+    Parameters
+    ----------
+    logits : array, shape (...)
+    targets : array, shape of `logits`, optional
+        Needed only with `pos_weight` (otherwise the Hessian does not depend on the targets).
+    pos_weight, label_smoothing, where
+        As in :func:`sigmoid_cross_entropy`.
+
+    Returns
+    -------
+    array, shape of `logits`
+
+    Notes
+    -----
+    :math:`\sigma(z)\sigma(-z) = e / (1 + e)^2` with :math:`e = e^{-|z|}`: no cancellation, no
+    overflow, and 0 at infinite logits.
+
+    Examples
+    --------
+    >>> import sigmax
+    >>> sigmax.sigmoid_cross_entropy_hessian_diag([0.0, 50.0])
+    array([2.50000000e-01, 1.92874985e-22])
+    """
+    h, xp, dtype, _ = _sigmoid_curvature(logits, targets, pos_weight, label_smoothing, where)
+    return _finish(xp.astype(h, dtype), xp)
+
+
+def sigmoid_cross_entropy_hvp(
+    logits: Any,
+    vector: Any,
+    /,
+    *,
+    targets: Any = None,
+    pos_weight: Any = None,
+    label_smoothing: float = 0.0,
+    where: Any = None,
+) -> Array:
+    r"""Hessian-vector product of ``sigmoid_cross_entropy(...).sum()`` w.r.t. the logits.
+
+    .. math:: (H v)_i = \sigma(z_i)\,\sigma(-z_i)\,\big((1 - t'_i) + w_+ t'_i\big)\, v_i
+
+    Parameters
+    ----------
+    logits : array, shape (...)
+    vector : array, shape of `logits`
+    targets, pos_weight, label_smoothing, where
+        As in :func:`sigmoid_cross_entropy_hessian_diag`.
+
+    Returns
+    -------
+    array, shape of `logits`
+
+    Examples
+    --------
+    >>> import sigmax
+    >>> sigmax.sigmoid_cross_entropy_hvp([0.0, 0.0], [1.0, 2.0])
+    array([0.25, 0.5 ])
+    """
+    h, xp, dtype, cdt = _sigmoid_curvature(logits, targets, pos_weight, label_smoothing, where)
+    v, _ = namespace(vector, "vector")
+    check_shape(v, tuple(h.shape), "vector", "the shape of `logits`")
+    if array_api_compat.array_namespace(v) is not xp and not is_numpy(xp):
+        v = _operand(to_numpy(v), xp, h, cdt)
+    return _finish(xp.astype(h * xp.astype(v, cdt), dtype), xp)
+
+
+sigmoid_cross_entropy.__doc__ = (sigmoid_cross_entropy.__doc__ or "").replace(
+    "{params}", _SIGMOID_PARAMS.strip()
+)
+sigmoid_cross_entropy_value_and_grad.__doc__ = (
+    sigmoid_cross_entropy_value_and_grad.__doc__ or ""
+).replace("{params}", _SIGMOID_PARAMS.strip())
+
+
+# --------------------------------------------------------------------------------------------
+# Softmax cross-entropy
+# --------------------------------------------------------------------------------------------
+
+
+def _check_int_axis(axis: Any) -> int:
+    if isinstance(axis, bool):
+        raise TypeError(f"`axis` must be an int, got {axis!r}")
+    try:
+        return operator.index(axis)
+    except TypeError:
+        raise TypeError(f"`axis` must be an int, got {axis!r}") from None
+
+
+class _Rows:
+    """Logits moved so that the class axis is last, and what the kernels need from them."""
+
+    def __init__(self, logits: Any, axis: Any, where: Any) -> None:
+        x, xp = namespace(logits, "logits")
+        axis = _check_int_axis(axis)
+        if x.ndim == 0:
+            raise ValueError("`logits` must have at least one dimension (the class axis)")
+        self.x, self.xp = x, xp
+        self.dtype = result_dtype(x, xp)
+        self.cdt = compute_dtype(self.dtype, xp, x)
+        self.axis = axis
+        self.valid = check_where(where, x, xp) if where is not None else None
+        self.y, self.restore, _ = moveaxes_last(x, axis, xp)
+        self.v = moveaxes_last(self.valid, axis, xp)[0] if self.valid is not None else None
+        self.k = int(self.y.shape[-1])
+        self.lead = tuple(self.y.shape[:-1])
+        # The compensated difference only pays when the input has the compute precision.
+        self.compensate = self.dtype == self.cdt
+
+    def moved(self, a: Array) -> Array:
+        """An array of the logits' shape, with the class axis moved last."""
+        return moveaxes_last(a, self.axis, self.xp)[0]
+
+
+def _softmax_ce_kernel(
+    z: Array,
+    valid: Array | None,
+    target: Array,
+    hard: bool,
+    ls: float,
+    xp: Namespace,
+    compensate: bool,
+    want: str,
+) -> tuple[Array | None, Array | None]:
+    """Per-row cross-entropy and its gradient, classes on the last axis, compute dtype.
+
+    ``target`` is a boolean one-hot (``hard``) or probability rows. Label smoothing applies to
+    the one-hot form: ``q = (1 - eps) onehot + eps / k_valid``.
+    """
+    parts = _Parts(z, valid, xp, compensate)
+    zero = xp.zeros_like(z)
+    validf = None if valid is None else xp.astype(valid, z.dtype)
+    if ls:
+        kv = (
+            float(z.shape[-1])
+            if validf is None
+            # A fully masked row counts as 1 class so that it gives inf, not nan.
+            else xp.maximum(xp.sum(validf, axis=-1, keepdims=True), xp.ones_like(parts.rest))
+        )
+    value = grad = None
+    if want != "grad":
+        lse = xp.log1p(parts.rest)
+        # -log p_j >= 0: lse at the max entries, lse - (z_j - m) (with its rounding error)
+        # elsewhere. Summing these non-negative terms never cancels.
+        nl = lse - parts.d
+        if parts.lo is not None:
+            nl = nl - parts.lo
+        nl = xp.where(parts.empty, full(xp, (), np.inf, nl), nl)
+        if hard:
+            value = xp.sum(xp.where(target, nl, zero), axis=-1)
+        else:
+            value = xp.sum(xp.where(target > 0, target * nl, zero), axis=-1)
+        if ls:
+            inside = nl if valid is None else xp.where(valid, nl, zero)
+            smooth = xp.sum(inside, axis=-1, keepdims=True) / kv
+            value = (1.0 - ls) * value + ls * smooth[..., 0]
+    if want != "value":
+        one = xp.ones_like(z)
+        denom = 1.0 + parts.rest
+        p = xp.where(parts.ismax, one, parts.terms) / denom
+        q = xp.astype(target, z.dtype) if hard else target
+        if ls:
+            q = (1.0 - ls) * q + (ls / kv) * (one if validf is None else validf)
+        # At a max entry p = 1 / (1 + rest), so p - q = (1 - q) - rest / (1 + rest): exact
+        # when the prediction is confident and right, where p - 1 would lose every digit.
+        g = xp.where(parts.ismax, (1.0 - q) - parts.rest / denom, p - q)
+        grad = xp.where(parts.empty, -q, g)
+    return value, grad
+
+
+def _scale_rows(
+    v: Array | None, g: Array | None, rw: Array | None, ig: Array | None, xp: Namespace
+) -> tuple[Any, Any]:
+    """Scale rows by their weight; ignored rows become exactly 0 (even where inf or nan)."""
+    if rw is not None:
+        v = None if v is None else v * rw
+        g = None if g is None else g * rw[..., None]
+    if ig is not None:
+        v = None if v is None else xp.where(ig, xp.zeros_like(v), v)
+        g = None if g is None else xp.where(ig[..., None], xp.zeros_like(g), g)
+    return v, g
+
+
+def _fast_labels_block(
+    zb: np.ndarray,
+    lab: np.ndarray,
+    ls: float,
+    cdt: Any,
+    rw: np.ndarray | None,
+    val: np.ndarray | None,
+    grd: np.ndarray | None,
+) -> bool:
+    """The NumPy fast path for integer labels, no mask: fills `val` and `grd` for one block.
+
+    Returns False (having written nothing) when a row max is not finite; the general kernel
+    then handles the block. Row index arithmetic replaces the one-hot mask, so each pass over
+    the block is one ufunc: copy, argmax, subtract, exp, sum, scale.
+    """
+    nb, k = zb.shape
+    z = np.array(zb, dtype=cdt)
+    r = np.arange(nb)
+    idx = np.argmax(z, axis=1)
+    m = z[r, idx]
+    if not np.isfinite(m).all():
+        return False
+    zy = z[r, lab]
+    z -= m[:, None]
+    if ls:
+        sum_d = z.sum(axis=1)
+    np.exp(z, out=z)
+    # The max entry contributes exactly 1; leave it out so that log1p(rest) keeps every digit.
+    z[r, idx] = 0.0
+    rest = z.sum(axis=1)
+    at_max = lab == idx
+    if val is not None:
+        lse = np.log1p(rest)
+        v = lse + (m - zy)  # both >= 0; exactly lse when the label holds the max
+        if ls:
+            # sum_j -log p_j = k * lse - sum_j (z_j - m): two non-negative terms
+            v = (1.0 - ls) * v + (ls / k) * (k * lse - sum_d)
+        # Scale before the single rounding to the output dtype.
+        val[...] = v if rw is None else v * rw
+    if grd is not None:
+        inv = 1.0 / (1.0 + rest)
+        # p - q with q = (1 - ls) onehot + ls / k, in the compute dtype, then rounded once.
+        z *= inv[:, None]
+        if ls:
+            z -= ls / k
+        # At the max p = 1 / (1 + rest), so p - q = (1 - q) - rest / (1 + rest): exact for a
+        # confident right prediction, where p - 1 would cancel.
+        q_max = ls / k + (1.0 - ls) * at_max
+        z[r, idx] = (1.0 - q_max) - rest * inv
+        off = ~at_max
+        z[r[off], lab[off]] -= 1.0 - ls
+        if rw is not None:
+            z *= rw[:, None]
+        grd[...] = z
+    return True
+
+
+def _run_rows(
+    rows: _Rows,
+    target: Array,
+    hard: bool,
+    ls: float,
+    row_weight: Array | None,
+    ignored: Array | None,
+    want: str,
+) -> tuple[Array | None, Array | None]:
+    """Apply the kernel over all rows (cache-sized blocks on NumPy) and the row weights.
+
+    ``target`` holds integer labels of shape ``lead`` when ``hard``, else probability rows.
+    """
+    xp, cdt, dtype, k = rows.xp, rows.cdt, rows.dtype, rows.k
+    if k == 0 or not is_numpy(xp):
+        if k == 0:
+            v = xp.zeros(rows.lead, dtype=cdt, device=array_api_compat.device(rows.x))
+            g = xp.astype(rows.y, cdt) * 0.0
+        else:
+            t = target
+            if hard:
+                t = target[..., None] == xp.arange(k, device=array_api_compat.device(rows.x))
+            with np.errstate(all="ignore"):
+                v, g = _softmax_ce_kernel(
+                    xp.astype(rows.y, cdt), rows.v, t, hard, ls, xp, rows.compensate, want
+                )
+        v, g = _scale_rows(v, g, row_weight, ignored, xp)
+        return (
+            None if v is None else _finish(xp.astype(v, dtype), xp),
+            None if g is None else rows.restore(xp.astype(g, dtype)),
+        )
+
+    y2 = np.reshape(rows.y, (-1, k))
+    n = y2.shape[0]
+    v2 = None if rows.v is None else np.reshape(rows.v, (-1, k))
+    t2 = np.reshape(target, (n,) if hard else (n, k))
+    rw2 = None if row_weight is None else np.reshape(row_weight, (n,))
+    ig2 = None if ignored is None else np.reshape(ignored, (n,))
+    val = np.empty(n, dtype=dtype) if want != "grad" else None
+    grd = np.empty((n, k), dtype=dtype) if want != "value" else None
+    cols = np.arange(k)
+
+    fast = hard and v2 is None
+
+    def run(b: slice) -> None:
+        rwb = None if rw2 is None else rw2[b]
+        if fast and _fast_labels_block(
+            y2[b],
+            t2[b],
+            ls,
+            cdt,
+            rwb,
+            None if val is None else val[b],
+            None if grd is None else grd[b],
+        ):
+            if rows.compensate and val is not None:
+                # float64 input: z - m rounds, and where the label holds the max the loss is
+                # log1p(rest) with rest made of those rounded differences. Recompute those
+                # rows with the compensated difference.
+                sel = np.flatnonzero(t2[b] == np.argmax(y2[b], axis=1))
+                if sel.size:
+                    zz = y2[b][sel].astype(cdt)
+                    vv, _ = _softmax_ce_kernel(
+                        zz, None, t2[b][sel][:, None] == cols, True, ls, np, True, "value"
+                    )
+                    val[b][sel] = vv if rwb is None else vv * rwb[sel]
+            if ig2 is not None:
+                # Ignored rows are exactly 0, even where their loss would be inf or nan.
+                igb = ig2[b]
+                if val is not None:
+                    val[b][igb] = 0.0
+                if grd is not None:
+                    grd[b][igb] = 0.0
+            return
+        # The one-hot mask is built per block, so memory stays at a block, not n * k bools.
+        t = t2[b][:, None] == cols if hard else t2[b]
+        v, g = _softmax_ce_kernel(
+            y2[b].astype(cdt, copy=False),
+            None if v2 is None else v2[b],
+            t,
+            hard,
+            ls,
+            np,
+            rows.compensate,
+            want,
+        )
+        v, g = _scale_rows(
+            v, g, None if rw2 is None else rw2[b], None if ig2 is None else ig2[b], np
+        )
+        if val is not None:
+            val[b] = v
+        if grd is not None:
+            grd[b] = g
+
+    with np.errstate(all="ignore"):
+        block_rows(n, _block_scale(_SOFTMAX_BLOCK, k), run)
+    return (
+        None if val is None else _finish(val.reshape(rows.lead), xp),
+        None if grd is None else rows.restore(grd.reshape(rows.y.shape)),
+    )
+
+
+def _labels_setup(
+    rows: _Rows, labels: Any, class_weight: Any, ignore_index: Any
+) -> tuple[Array, Array | None, Array | None]:
+    """Checked labels (ignored ones set to 0), per-row weights and the ignored rows."""
+    xp, k = rows.xp, rows.k
+    lab_np = to_numpy(namespace(labels, "labels")[0])
+    check_shape(lab_np, rows.lead, "labels", "the shape of `logits` without `axis`")
+    if ignore_index is not None:
+        if isinstance(ignore_index, bool):
+            raise TypeError(f"`ignore_index` must be an int or None, got {ignore_index!r}")
+        try:
+            ignore_index = operator.index(ignore_index)
+        except TypeError:
+            raise TypeError(
+                f"`ignore_index` must be an int or None, got {ignore_index!r}"
+            ) from None
+    lab = check_labels(lab_np, k, ignore_index)
+    ignored_np = None
+    if ignore_index is not None:
+        ignored_np = lab == ignore_index
+        lab = np.where(ignored_np, 0, lab)
+        if not ignored_np.any():
+            ignored_np = None
+    row_w_np = None
+    if class_weight is not None:
+        cw = check_nonnegative_weights(class_weight, "class_weight", (k,))
+        row_w_np = cw[lab] if k else np.zeros(lab.shape)
+    if is_numpy(xp):
+        rw = None if row_w_np is None else row_w_np.astype(rows.cdt)
+        return lab, rw, ignored_np
+    dev = array_api_compat.device(rows.x)
+    lab_x = xp.asarray(lab, device=dev)
+    rw = None if row_w_np is None else _operand(row_w_np, xp, rows.x, rows.cdt)
+    ig = None if ignored_np is None else xp.asarray(ignored_np, device=dev)
+    return lab_x, rw, ig
+
+
+def _softmax_labels_run(
+    logits: Any,
+    labels: Any,
+    axis: Any,
+    class_weight: Any,
+    ignore_index: Any,
+    label_smoothing: Any,
+    where: Any,
+    want: str,
+) -> tuple[Array | None, Array | None]:
+    rows = _Rows(logits, axis, where)
+    ls = check_label_smoothing(label_smoothing)
+    lab, rw, ig = _labels_setup(rows, labels, class_weight, ignore_index)
+    return _run_rows(rows, lab, True, ls, rw, ig, want)
+
+
+_SOFTMAX_LABEL_PARAMS = r"""    logits : array, shape (..., n_classes, ...)
+        Logits, classes along `axis`. Any Array API array.
+    labels : array of ints, shape of `logits` without `axis`
+        Class indices in ``[0, n_classes)``. Floats are accepted when they are whole numbers.
+    axis : int, default=-1
+        The class axis.
+    class_weight : array, shape (n_classes,), optional
+        Non-negative weights; row :math:`i` is scaled by :math:`c_{y_i}`.
+    ignore_index : int, optional
+        Rows with this label give a loss and gradient of exactly 0. It may lie outside
+        ``[0, n_classes)`` (such as PyTorch's -100).
+    label_smoothing : float in [0, 1), default=0.0
+        The target becomes :math:`q = (1 - \epsilon)\,\mathrm{onehot}(y) + \epsilon / k`, where
+        :math:`k` counts the classes that take part (see `where`).
+    where : bool array broadcastable to `logits`, optional
+        Classes that take part in each softmax. A label on a masked class gives ``inf``."""
+
+
+def softmax_cross_entropy(
+    logits: Any,
+    labels: Any,
+    /,
+    *,
+    axis: int = -1,
+    class_weight: Any = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    where: Any = None,
+) -> Array:
+    r"""Cross-entropy of a softmax output with integer labels, one value per row.
+
+    .. math:: \ell(z, y) = c_y \Big( -(1 - \epsilon)\log p_y
+              - \frac{\epsilon}{k}\sum_j \log p_j \Big),
+              \qquad p = \operatorname{softmax}(z)
+
+    Parameters
+    ----------
+    {params}
+
+    Returns
+    -------
+    array, shape of `logits` without `axis`
+        Non-negative losses, in the logits' namespace, device and float dtype.
+
+    Raises
+    ------
+    TypeError
+        For complex logits, bool or non-numeric labels, or a non-integer `axis`.
+    ValueError
+        For labels out of range (other than `ignore_index`) or not whole numbers, a shape
+        mismatch, or a bad `class_weight`; the message names the first offending index and value.
+
+    Notes
+    -----
+    :math:`-\log p_j = \operatorname{log1p}(r) - (z_j - m)`, where :math:`m` is the row max and
+    :math:`r` sums :math:`e^{z_j - m}` over the non-max entries. Both parts are non-negative, so a
+    common offset cancels exactly (all logits at ``1e8`` are fine) and a confident right
+    prediction keeps full relative accuracy (``log1p(r)``, not ``log(1 + r)``). For float64 the
+    difference :math:`z_j - m` carries its rounding error. Accuracy: <= 1 ULP for
+    float16/float32, <= 3 ULP for float64.
+
+    Class weights and label smoothing combine as a per-row scale of the smoothed loss (PyTorch
+    instead weights each smoothing term by its own class; the two agree when either is off).
+    When every row is ignored the losses are all 0 (a mean over no rows is the caller's
+    choice; :class:`sigmax.heads.SoftmaxHead` returns 0). Infinite logits with a hard label give
+    0 where the label holds the unique ``+inf`` and ``inf`` where it does not; a nan gives nan.
+
+    Examples
+    --------
+    >>> import sigmax
+    >>> sigmax.softmax_cross_entropy([[0.0, -92.0], [1e8, 1e8]], [0, 1])
+    array([1.10893902e-40, 6.93147181e-01])
+    """
+    v, _ = _softmax_labels_run(
+        logits, labels, axis, class_weight, ignore_index, label_smoothing, where, "value"
+    )
+    return v
+
+
+def softmax_cross_entropy_value_and_grad(
+    logits: Any,
+    labels: Any,
+    /,
+    *,
+    axis: int = -1,
+    class_weight: Any = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    where: Any = None,
+) -> ValueAndGrad:
+    r""":func:`softmax_cross_entropy` and its gradient with respect to the logits, in one pass.
+
+    .. math:: \frac{\partial \ell}{\partial z} = c_y\,(p - q), \qquad
+              q = (1 - \epsilon)\,\mathrm{onehot}(y) + \epsilon / k
+
+    Parameters
+    ----------
+    {params}
+
+    Returns
+    -------
+    ValueAndGrad
+        ``value`` of the logits' shape without `axis`; ``grad`` of the logits' shape.
+
+    Notes
+    -----
+    At the row's max entry :math:`p = 1/(1 + r)`, so the gradient there is formed as
+    :math:`(1 - q) - r/(1 + r)`: a confident right prediction gets the tiny gradient
+    :math:`-r/(1+r)` with full relative accuracy. Masked classes and ignored rows get 0.
+
+    Speed: on NumPy, integer labels without `where` take a fast path that replaces the one-hot
+    mask by row indexing (one ufunc per pass over a cache-sized float64 block). For float64
+    input it forms :math:`z_j - m` without the compensation term, so a small gradient entry
+    :math:`p_j` carries a relative error up to about :math:`|z_j - m|\,2^{-53}` (1e-14 at a
+    gap of 100); the values keep their bound, because the rows whose label holds the max,
+    where that error would show, are recomputed with the compensated difference.
+
+    Examples
+    --------
+    >>> import sigmax
+    >>> r = sigmax.softmax_cross_entropy_value_and_grad([[2.0, 0.0, -50.0]], [0])
+    >>> r.grad
+    array([[-1.19202922e-01,  1.19202922e-01,  2.29912618e-23]])
+    """
+    v, g = _softmax_labels_run(
+        logits, labels, axis, class_weight, ignore_index, label_smoothing, where, "both"
+    )
+    return ValueAndGrad(v, g)
+
+
+def _targets_run(logits: Any, targets: Any, axis: Any, where: Any, want: str) -> Any:
+    rows = _Rows(logits, axis, where)
+    xp = rows.xp
+    tn = to_numpy(namespace(targets, "targets")[0])
+    check_shape(tn, tuple(rows.x.shape), "targets", "the shape of `logits`")
+    tn_moved = np.moveaxis(tn, rows.axis, -1) if tn.ndim else tn
+    check_probability_rows(tn_moved, float(xp.finfo(rows.dtype).eps), "targets")
+    t = _operand(tn_moved, xp, rows.x, rows.cdt)
+    if is_numpy(xp):
+        t = np.ascontiguousarray(t)
+    return _run_rows(rows, t, False, 0.0, None, None, want)
+
+
+def softmax_cross_entropy_with_targets(
+    logits: Any, targets: Any, /, *, axis: int = -1, where: Any = None
+) -> Array:
+    r"""Cross-entropy of a softmax output with probability targets, one value per row.
+
+    .. math:: \ell(z, t) = -\sum_j t_j \log \operatorname{softmax}(z)_j
+
+    Parameters
+    ----------
+    logits : array, shape (..., n_classes, ...)
+    targets : array, shape of `logits`
+        Probability rows along `axis`: entries in [0, 1] summing to 1 within
+        ``max(16, n_classes) * eps`` of the logits' dtype.
+    axis : int, default=-1
+    where : bool array broadcastable to `logits`, optional
+        Classes that take part; a positive target on a masked class gives ``inf``.
+
+    Returns
+    -------
+    array, shape of `logits` without `axis`
+
+    Raises
+    ------
+    ValueError
+        For a shape mismatch, a target outside [0, 1] or a row that does not sum to 1 (the
+        message gives the first offending index and value).
+
+    Notes
+    -----
+    The sum runs over non-negative terms :math:`t_j(-\log p_j)`, skipping :math:`t_j = 0`, so
+    an infinite logit with a hard target gives 0 or ``inf``, never nan. Accuracy as
+    :func:`softmax_cross_entropy`.
+
+    Examples
+    --------
+    >>> import sigmax
+    >>> sigmax.softmax_cross_entropy_with_targets([[0.0, 0.0]], [[0.25, 0.75]])
+    array([0.69314718])
+    """
+    v, _ = _targets_run(logits, targets, axis, where, "value")
+    return v
+
+
+def softmax_cross_entropy_with_targets_value_and_grad(
+    logits: Any, targets: Any, /, *, axis: int = -1, where: Any = None
+) -> ValueAndGrad:
+    r""":func:`softmax_cross_entropy_with_targets` and its gradient :math:`p - t`, in one pass.
+
+    .. math:: \frac{\partial \ell}{\partial z} = \operatorname{softmax}(z) - t
+
+    Parameters
+    ----------
+    logits : array, shape (..., n_classes, ...)
+    targets : array, shape of `logits`
+    axis : int, default=-1
+    where : bool array broadcastable to `logits`, optional
+
+    Returns
+    -------
+    ValueAndGrad
+
+    Notes
+    -----
+    Uses :math:`\sum_j t_j = 1`. At the max entry the gradient is :math:`(1 - t_m) - r/(1+r)`
+    (see :func:`softmax_cross_entropy_value_and_grad`).
+
+    Examples
+    --------
+    >>> import sigmax
+    >>> sigmax.softmax_cross_entropy_with_targets_value_and_grad([[0.0, 0.0]], [[0.25, 0.75]]).grad
+    array([[ 0.25, -0.25]])
+    """
+    v, g = _targets_run(logits, targets, axis, where, "both")
+    return ValueAndGrad(v, g)
+
+
+def _row_scale(rows: _Rows, sample_weight: Any) -> Array | None:
+    if sample_weight is None:
+        return None
+    sw, _ = namespace(sample_weight, "sample_weight")
+    check_shape(sw, rows.lead, "sample_weight", "one weight per row of `logits`")
+    return _operand(to_numpy(sw).astype(np.float64), rows.xp, rows.x, rows.cdt)
+
+
+def _softmax_probs(rows: _Rows) -> tuple[Array, Array, _Parts]:
+    z = rows.xp.astype(rows.y, rows.cdt)
+    xp = rows.xp
+    with np.errstate(all="ignore"):
+        parts = _Parts(z, rows.v, xp, rows.compensate)
+        p = xp.where(parts.ismax, xp.ones_like(z), parts.terms) / (1.0 + parts.rest)
+        p = xp.where(parts.empty, xp.zeros_like(p), p)
+    return z, p, parts
+
+
+def softmax_cross_entropy_hvp(
+    logits: Any,
+    vector: Any,
+    /,
+    *,
+    axis: int = -1,
+    where: Any = None,
+    sample_weight: Any = None,
+) -> Array:
+    r"""Hessian-vector product of the softmax cross-entropy with respect to the logits.
+
+    .. math:: H v = s_i\,\big(\operatorname{diag}(p) - p p^\top\big) v
+              = s_i\,\big(p \odot v - p \,\langle p, v\rangle\big)
+
+    This is the Hessian of ``value.sum()`` for :func:`softmax_cross_entropy_with_targets`
+    (any targets: :math:`\sum_j t_j = 1`) and for :func:`softmax_cross_entropy` without
+    options. The Hessian does not depend on the labels except through a per-row scale:
+    with `class_weight` :math:`c`, `ignore_index` and label smoothing, the Hessian of
+    ``softmax_cross_entropy(...).sum()`` is this product with
+    ``sample_weight = c[labels] * (labels != ignore_index)`` (label smoothing leaves it unchanged,
+    because the smoothed target still sums to 1).
+
+    Parameters
+    ----------
+    logits : array, shape (..., n_classes, ...)
+    vector : array, shape of `logits`
+    axis : int, default=-1
+    where : bool array broadcastable to `logits`, optional
+        Masked classes get 0.
+    sample_weight : array, shape of `logits` without `axis`, optional
+        The per-row scale :math:`s_i` (default 1).
+
+    Returns
+    -------
+    array, shape of `logits`
+
+    Notes
+    -----
+    Pivoting on the row's largest entry :math:`m` (with :math:`w = v - v_m`, which leaves
+    :math:`Hv` unchanged because :math:`\sum_j p_j = 1`), :math:`Hv = p \odot (w - \sum_{j \ne m}
+    p_j w_j)`, so the entry at :math:`m` is formed from the small probabilities and keeps its
+    relative accuracy when :math:`p_m` is close to 1.
+
+    Examples
+    --------
+    >>> import sigmax
+    >>> sigmax.softmax_cross_entropy_hvp([[0.0, 0.0]], [[1.0, 0.0]])
+    array([[ 0.25, -0.25]])
+    """
+    rows = _Rows(logits, axis, where)
+    xp = rows.xp
+    v, _ = namespace(vector, "vector")
+    check_shape(v, tuple(rows.x.shape), "vector", "the shape of `logits`")
+    if not is_numpy(xp) and array_api_compat.array_namespace(v) is not xp:
+        v = _operand(to_numpy(v), xp, rows.x, rows.cdt)
+    sw = _row_scale(rows, sample_weight)
+    if rows.k == 0:
+        return rows.restore(xp.astype(rows.y, rows.dtype) * 0.0)
+    _, p, _ = _softmax_probs(rows)
+    vv = xp.astype(rows.moved(v), rows.cdt)
+    if rows.v is not None:
+        vv = xp.where(rows.v, vv, xp.zeros_like(vv))
+    cols = xp.arange(rows.k, device=array_api_compat.device(rows.x))
+    pivot = xp.argmax(p, axis=-1, keepdims=True) == cols
+    vm = xp.sum(xp.where(pivot, vv, xp.zeros_like(vv)), axis=-1, keepdims=True)
+    w = vv - vm
+    inner = xp.sum(xp.where(pivot, xp.zeros_like(w), p * w), axis=-1, keepdims=True)
+    r = p * (w - inner)
+    if sw is not None:
+        r = r * sw[..., None]
+    return rows.restore(xp.astype(r, rows.dtype))
+
+
+def softmax_cross_entropy_hessian_diag(
+    logits: Any,
+    /,
+    *,
+    axis: int = -1,
+    where: Any = None,
+    sample_weight: Any = None,
+) -> Array:
+    r"""The exact diagonal of the softmax cross-entropy Hessian: :math:`s_i\, p_j (1 - p_j)`.
+
+    Parameters
+    ----------
+    logits : array, shape (..., n_classes, ...)
+    axis : int, default=-1
+    where : bool array broadcastable to `logits`, optional
+    sample_weight : array, shape of `logits` without `axis`, optional
+        Per-row scale, as in :func:`softmax_cross_entropy_hvp`.
+
+    Returns
+    -------
+    array, shape of `logits`
+
+    Notes
+    -----
+    At the max entry :math:`1 - p_m = r / (1 + r)` is formed directly, so a confident row keeps
+    its tiny curvature instead of rounding to 0.
+
+    Examples
+    --------
+    >>> import sigmax
+    >>> sigmax.softmax_cross_entropy_hessian_diag([[0.0, 0.0], [0.0, -60.0]])
+    array([[2.50000000e-01, 2.50000000e-01],
+           [8.75651076e-27, 8.75651076e-27]])
+    """
+    rows = _Rows(logits, axis, where)
+    xp = rows.xp
+    sw = _row_scale(rows, sample_weight)
+    if rows.k == 0:
+        return rows.restore(xp.astype(rows.y, rows.dtype) * 0.0)
+    _, p, parts = _softmax_probs(rows)
+    one_minus = xp.where(parts.ismax, parts.rest / (1.0 + parts.rest), 1.0 - p)
+    h = p * one_minus
+    h = xp.where(parts.empty, xp.zeros_like(h), h)
+    if sw is not None:
+        h = h * sw[..., None]
+    return rows.restore(xp.astype(h, rows.dtype))
+
+
+for _f in (softmax_cross_entropy, softmax_cross_entropy_value_and_grad):
+    _f.__doc__ = (_f.__doc__ or "").replace("{params}", _SOFTMAX_LABEL_PARAMS.strip())
+del _f

@@ -1,0 +1,56 @@
+"""Print the measured accuracy of the function core: max ULP per function and dtype.
+
+The cases and the ULP measure are those of ``tests/test_accuracy.py`` (``tests/_mpref.py``):
+mpmath references at 80 digits from the exactly rounded inputs, ULPs of the output dtype with
+subnormals measured in the subnormal spacing.
+
+    .venv/bin/python benchmarks/accuracy_table.py            # the table
+    .venv/bin/python benchmarks/accuracy_table.py --cases    # and the worst case of each cell
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from _mpref import BOUND, DTYPES, FUNCTIONS, measure
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", action="store_true", help="print the worst case per cell")
+    args = parser.parse_args(argv)
+    names = [np.dtype(d).name for d in DTYPES]
+    print(f"sigmax accuracy vs mpmath, max ULP (numpy {np.__version__}, {platform.machine()})\n")
+    print(f"| {'function':<12} | " + " | ".join(f"{n:>8}" for n in names) + " |")
+    print(f"|{'-' * 14}|" + "|".join("-" * 10 for _ in names) + "|")
+    worst_cases = []
+    ok = True
+    for name in FUNCTIONS:
+        cells = []
+        for dtype in DTYPES:
+            rng = np.random.default_rng(zlib.crc32(f"{name}-{np.dtype(dtype).name}".encode()))
+            results = list(measure(name, dtype, rng))
+            case, err, x = max(results, key=lambda r: r[1])
+            ok &= err <= BOUND[dtype]
+            cells.append(f"{err:>8.3f}")
+            worst_cases.append((name, np.dtype(dtype).name, case, err, x))
+        print(f"| {name:<12} | " + " | ".join(cells) + " |")
+    bounds = ", ".join(f"{np.dtype(d).name} <= {BOUND[d]:g}" for d in DTYPES)
+    print(f"\nbounds: {bounds} ULP: {'all met' if ok else 'NOT MET'}")
+    if args.cases:
+        print()
+        for name, dt, case, err, x in worst_cases:
+            print(f"{name:<12} {dt:<8} {err:7.3f} ULP  {case}: {np.array2string(x[:4])}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
