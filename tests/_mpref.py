@@ -258,3 +258,39 @@ def measure(
             if err >= worst:
                 worst, worst_row = err, row
         yield case, worst, worst_row
+
+
+def near_zero_rows(rng: np.random.Generator, n: int) -> list[np.ndarray]:
+    """Rows whose logsumexp nearly cancels: ``m < 0`` and ``log1p(rest)`` of the same size."""
+    rows = []
+    for i in range(n):
+        k = int(rng.integers(2, 12))
+        if i % 2:
+            rows.append(np.log(rng.dirichlet(np.ones(k) * rng.uniform(0.1, 3))))
+        else:
+            head = rng.uniform(-1e-2, 1e-2) * rng.choice([1, 10, 100])
+            rows.append(np.concatenate([[head], rng.uniform(-40, -1, k)]))
+    return rows
+
+
+def near_zero_logsumexp_errors(
+    lse: Callable[[np.ndarray], np.ndarray], rng: np.random.Generator, n: int = 400
+) -> tuple[float, float]:
+    """float64 logsumexp where it cancels: ``(max ULP over the rows with
+    |r| >= 2**-10 * max(|m|, log1p(rest)), max absolute error in ulp(max(|m|, log1p(rest))))``.
+    """
+    rows = near_zero_rows(rng, n)
+    width = max(r.size for r in rows)
+    got = np.asarray(
+        lse(np.stack([np.pad(r, (0, width - r.size), constant_values=-np.inf) for r in rows]))
+    )
+    rel = absolute = 0.0
+    with mp.workdps(DPS):
+        for row, g in zip(rows, got.tolist(), strict=True):
+            ref = ref_logsumexp(row)[0]
+            m = float(row.max())
+            big = max(abs(m), abs(float(ref) - m))
+            absolute = max(absolute, float(abs(_mpf(g) - ref)) / float(np.spacing(big)))
+            if abs(float(ref)) >= 2.0**-10 * big:
+                rel = max(rel, max_ulp(np.array([g]), [ref], np.float64))
+    return rel, absolute

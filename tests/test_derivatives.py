@@ -441,3 +441,59 @@ def test_public_names():
     for name in d.__all__:
         assert getattr(sigmax, name) is getattr(d, name)
         assert getattr(d, name).__doc__
+
+
+FAST = [
+    sigmoid_jvp,
+    sigmoid_vjp,
+    sigmoid_jvp_from_output,
+    sigmoid_vjp_from_output,
+    softmax_jvp,
+    softmax_vjp,
+    softmax_jvp_from_output,
+    softmax_vjp_from_output,
+    log_softmax_jvp,
+    log_softmax_vjp,
+]
+
+
+@pytest.mark.parametrize("fn", FAST, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_fast_precision(rng, fn, dtype):
+    x = rng.uniform(0.01, 0.99, (40, 7)).astype(dtype)  # valid as logits and as outputs
+    g = rng.standard_normal(x.shape).astype(dtype)
+    fast = fn(x, g, precision="fast")
+    assert fast.dtype == dtype
+    exact = fn(x.astype(np.float64), g.astype(np.float64))
+    eps = float(np.finfo(dtype).eps)
+    scale = np.max(np.abs(exact), axis=-1, keepdims=True)
+    assert np.all(np.abs(fast - exact) <= 8 * eps * scale + 1e-300)
+    with pytest.raises(ValueError, match="`precision`"):
+        fn(x, g, precision="exact")
+
+
+def test_fast_precision_keeps_the_pivot():
+    x = np.array([0.0, -12.0], np.float32)
+    with mpmath.workdps(30):
+        s1 = mpmath.exp(-12) / (1 + mpmath.exp(-12))
+        ref = float((1 - s1) * s1)
+    for precision in ("accurate", "fast"):
+        got = softmax_vjp(x, np.array([1.0, 0.0], np.float32), precision=precision)
+        assert float(got[0]) == pytest.approx(ref, rel=3 * 2.0**-24)
+
+
+@pytest.mark.parametrize(
+    "fn", [sigmoid_vjp, sigmoid_vjp_from_output, softmax_vjp, softmax_vjp_from_output]
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_out_may_be_an_input(rng, fn, dtype):
+    # In-place backprop: overwrite the cotangent (or the saved output) with the result.
+    a = rng.uniform(0.01, 0.99, (300, 7)).astype(dtype)
+    g = rng.standard_normal(a.shape).astype(dtype)
+    want = fn(a, g)
+    g2 = g.copy()
+    assert fn(a, g2, out=g2) is g2
+    np.testing.assert_array_equal(g2, want)
+    a2 = a.copy()
+    fn(a2, g, out=a2)
+    np.testing.assert_array_equal(a2, want)

@@ -309,3 +309,29 @@ def test_blas_threads_limits_small_problems():
 
     with solvers.blas_threads(1000):
         assert all(p["num_threads"] == 1 for p in threadpool_info() if p["user_api"] == "blas")
+
+
+def test_feature_names_in(cancer):
+    pd = pytest.importorskip("pandas")
+    X, y = cancer
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    est = SigmoidClassifier().fit(df, y)
+    assert list(est.feature_names_in_) == list(df.columns)
+    with pytest.warns(UserWarning, match="feature names"):
+        est.predict(X)
+    with pytest.raises(ValueError, match="feature names"):
+        est.predict(df[df.columns[::-1]])
+
+
+def test_blas_threads_probes_large_problems():
+    calls = []
+    with threadpool_limits(2, user_api="blas"):
+        with solvers.blas_threads(10**8, probe=lambda: calls.append(1)):
+            pass
+        # One warm-up, then two timings with one thread and two with the default.
+        assert len(calls) == 5
+    with threadpool_limits(1, user_api="blas"):
+        calls.clear()
+        with solvers.blas_threads(10**8, probe=lambda: calls.append(1)):
+            pass
+        assert calls == []  # nothing to choose between

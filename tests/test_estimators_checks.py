@@ -30,6 +30,7 @@ ESTIMATORS = [
     MLPClassifier(hidden_layer_sizes=(8,), C=1.0, learning_rate_init=0.01, random_state=0),
 ]
 
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @parametrize_with_checks(ESTIMATORS)
 def test_sklearn_compatible(estimator, check):

@@ -164,3 +164,16 @@ def test_unfitted_cannot_be_saved(tmp_path):
 
     with pytest.raises(NotFittedError):
         SoftmaxClassifier().save(tmp_path / "m.npz")
+
+
+def test_round_trip_keeps_feature_names(tmp_path, iris):
+    pd = pytest.importorskip("pandas")
+    X, y = iris
+    df = pd.DataFrame(X, columns=["sl", "sw", "pl", "pw"])
+    est = fitted(SigmoidClassifier(), df, y)
+    est.save(tmp_path / "m.npz")
+    back = sigmax.load(tmp_path / "m.npz")
+    assert list(back.feature_names_in_) == ["sl", "sw", "pl", "pw"]
+    np.testing.assert_array_equal(back.predict(df), est.predict(df))
+    with pytest.raises(ValueError, match="feature names"):
+        back.predict(df[["pw", "pl", "sw", "sl"]])

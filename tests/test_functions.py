@@ -144,6 +144,9 @@ def test_out(rng, fn):
     out_t = np.empty((5, 6)).T
     fn(x, out=out_t)
     np.testing.assert_array_equal(out_t, fn(x))
+    in_place = x.copy()
+    fn(in_place, out=in_place)
+    np.testing.assert_array_equal(in_place, fn(x))
     with pytest.raises(ValueError, match="`out`"):
         fn(x, out=np.empty((6, 4)))
     with pytest.raises(ValueError, match="`out`"):

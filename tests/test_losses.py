@@ -163,6 +163,25 @@ def test_softmax_cross_entropy_ulp(dtype: type, rng: np.random.Generator) -> Non
     assert ulp_errors(got, ref, dtype).max() <= BOUND[dtype] + (dtype == np.float64)
 
 
+@pytest.mark.parametrize(("dtype", "bound"), [(np.float32, 1.0), (np.float64, 5.0)])
+def test_softmax_gradient_ulp(dtype: type, bound: float, rng: np.random.Generator) -> None:
+    """p - onehot against mpmath, with 1 - p_y formed from the other terms (no cancellation)."""
+    z = _softmax_rows(dtype, rng)
+    n, k = z.shape
+    for labels in (np.argmax(z, axis=1), rng.integers(0, k, n)):
+        grad = softmax_cross_entropy_value_and_grad(z, labels).grad
+        ref = []
+        for i in range(n):
+            zz = [MP(float(v)) for v in z[i]]
+            m = max(zz)
+            e = [mpmath.exp(v - m) for v in zz]
+            total = mpmath.fsum(e)
+            for j in range(k):
+                others = mpmath.fsum(e[:j] + e[j + 1 :])
+                ref.append(-others / total if j == labels[i] else e[j] / total)
+        assert ulp_errors(grad, ref, dtype).max() <= bound
+
+
 def test_softmax_cross_entropy_confident_and_offsets() -> None:
     z = np.array([[0.0, -92.0], [1e8, 1e8]], dtype=np.float32)
     v = softmax_cross_entropy(z, [0, 1])

@@ -144,3 +144,17 @@ def test_mixed_namespaces_are_a_type_error(xp):
         pytest.skip("lists and NumPy arrays are NumPy input")
     with pytest.raises(TypeError, match="`cotangent`"):
         sigmax.softmax_vjp(xp.asarray(X), np.asarray(V))
+
+
+@pytest.mark.parametrize(
+    "name", ["sigmoid_vjp", "sigmoid_vjp_from_output", "softmax_vjp", "softmax_jvp_from_output"]
+)
+def test_fast_precision_in_every_namespace(xp, name):
+    conv = converter(xp, "float32")
+    fn = getattr(sigmax, name)
+    arg = SIG if name.startswith("sigmoid") and "output" in name else X
+    arg = S if name == "softmax_jvp_from_output" else arg
+    got = fn(conv(arg), conv(V), precision="fast")
+    assert got.dtype == xp.float32
+    want = fn(arg, V)
+    np.testing.assert_allclose(to_numpy(got), want, rtol=1e-5, atol=1e-6)

@@ -16,10 +16,13 @@ logsumexp     <= 1 ULP           <= 3 ULP [1]_
 ============  =================  =================
 
 .. [1] logsumexp is ill-conditioned where its result is near 0 (for example
-   ``logsumexp([-0.5, -0.9]) = 0.013``). On NumPy the rows where the sum cancels are recomputed
-   in extended precision (``np.longdouble``, 64-bit significand on x86). On platforms where
-   ``longdouble`` is ``float64`` and on other namespaces the error there is bounded by
-   ``3 ulp(max(|max x|, log n))`` in absolute terms instead.
+   ``logsumexp([-0.5, -0.9]) = 0.013``): with ``m = max x < 0`` the result ``m + log1p(rest)``
+   cancels. On NumPy the rows where neither term dominates (within a factor 64) are
+   recomputed in extended precision (``np.longdouble``, 64-bit significand on x86), which
+   keeps float64 within 3 ULP while ``|result| >= 2**-10 * max(|m|, log1p(rest))``. Closer to
+   0 (a row of log-probabilities, whose logsumexp is ~1e-17) the bound is absolute:
+   ``4 ulp(max(|m|, log1p(rest)))``. On platforms where ``longdouble`` is ``float64`` and on
+   other namespaces that absolute bound holds wherever the result cancels.
 
 The narrow dtypes are computed in float64 and rounded once. float64 is computed with a
 compensated difference ``x - max(x)``, so small probabilities keep full relative accuracy.
@@ -298,7 +301,7 @@ def _logsumexp_kernel(p: _Parts, xp: Namespace) -> Array:
 
 
 def _logsumexp_refine(z: np.ndarray, valid: np.ndarray | None, r: np.ndarray) -> np.ndarray:
-    """Recompute the rows whose result cancelled (|r| much below |m|) in ``np.longdouble``."""
+    """Recompute the rows whose result cancelled (m < 0, |m| ~ log1p(rest)) in ``np.longdouble``."""
     m = np.max(np.where(valid, z, -np.inf) if valid is not None else z, axis=-1, keepdims=True)
     with np.errstate(invalid="ignore"):
         # r = m + log1p(rest) cancels only for m < 0, and only where neither term dominates:

@@ -32,7 +32,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from sigmax._array_api import Array, Namespace, is_numpy, namespace
+from sigmax._array_api import Array, Namespace, compute_dtype, is_numpy, namespace
 from sigmax._validation import (
     check_label_smoothing,
     check_labels,
@@ -82,11 +82,16 @@ def _to_xp(a: np.ndarray, xp: Namespace, like: Array) -> Array:
     return xp.asarray(a, dtype=like.dtype, device=array_api_compat.device(like))
 
 
-def _total(v: Array, w: np.ndarray, xp: Namespace, like: Array) -> float:
-    """``sum_i w_i v_i`` as a Python float (rows with weight 0 count as 0, even if inf)."""
+def _total(v: Array, w: np.ndarray, xp: Namespace) -> float:
+    """``sum_i w_i v_i`` as a Python float (rows with weight 0 count as 0, even if inf).
+
+    The sum runs in the compute dtype (float64 where the namespace has it), so a float32
+    model's mean loss does not lose digits to the reduction.
+    """
+    v = xp.astype(v, compute_dtype(v.dtype, xp, v))
     wx = _to_xp(w, xp, v)
     terms = xp.where(wx > 0, v * wx, xp.zeros_like(v))
-    return float(xp.sum(xp.astype(terms, xp.float64)))
+    return float(xp.sum(terms))
 
 
 class Head(abc.ABC):
@@ -253,7 +258,7 @@ class SigmoidHead(Head):
         scale = w / total_w
         s = _to_xp(scale, xp, r.grad)
         g = r.grad * (s if x.ndim == 1 else s[:, None])
-        return _total(v, scale, xp, x), g
+        return _total(v, scale, xp), g
 
     def loss(self, logits: Any, y: Any, sample_weight: Any = None) -> float:
         """Weighted mean loss (see the class docstring)."""
@@ -266,7 +271,7 @@ class SigmoidHead(Head):
             x, t, pos_weight=self.pos_weight, label_smoothing=self.label_smoothing
         )
         v = v if x.ndim == 1 else xp.sum(v, axis=1)
-        return _total(v, w / w.sum(), xp, x)
+        return _total(v, w / w.sum(), xp)
 
     def hvp(self, logits: Any, vector: Any, sample_weight: Any = None, *, y: Any = None) -> Array:
         r"""Hessian of the weighted mean loss times `vector` (the logits' shape).
@@ -411,7 +416,7 @@ class SoftmaxHead(Head):
         if total_w == 0:
             return 0.0, r.grad * 0.0
         scale = w / total_w
-        return _total(r.value, scale, xp, x), r.grad * _to_xp(scale, xp, r.grad)[:, None]
+        return _total(r.value, scale, xp), r.grad * _to_xp(scale, xp, r.grad)[:, None]
 
     def loss(self, logits: Any, y: Any, sample_weight: Any = None) -> float:
         """Weighted mean loss (see the class docstring)."""
@@ -424,7 +429,7 @@ class SoftmaxHead(Head):
             v = softmax_cross_entropy(x, t, **self._opts())
         else:
             v = softmax_cross_entropy_with_targets(x, t)
-        return _total(v, w / total_w, xp, x)
+        return _total(v, w / total_w, xp)
 
     def hvp(self, logits: Any, vector: Any, sample_weight: Any = None, *, y: Any = None) -> Array:
         r"""Hessian of the weighted mean loss times `vector`: ``(n, K)``.

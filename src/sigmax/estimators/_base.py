@@ -151,10 +151,13 @@ class BaseSigmaxClassifier(ClassifierMixin, BaseEstimator):
         return Z[:, 0] if self._single_logit else Z
 
     def _head_loss_grad(self, Z: np.ndarray, T: Any, sw: Any) -> tuple[float, np.ndarray]:
+        # Unit weights go to the head as None: its unweighted path is ~40% faster.
+        sw = None if getattr(self, "_unweighted", False) else sw
         value, G = self._head_.loss_and_grad(self._head_logits(Z), T, sample_weight=sw)
         return float(value), np.asarray(G, dtype=float).reshape(Z.shape)
 
     def _head_hvp(self, Z: np.ndarray, V: np.ndarray, T: Any, sw: Any) -> np.ndarray:
+        sw = None if getattr(self, "_unweighted", False) else sw
         HV = self._head_.hvp(self._head_logits(Z), self._head_logits(V), sample_weight=sw, y=T)
         return np.asarray(HV, dtype=float).reshape(Z.shape)
 
@@ -209,6 +212,7 @@ class BaseSigmaxClassifier(ClassifierMixin, BaseEstimator):
         return np.eye(len(self.classes_))[idx]
 
     def _weights(self, y: Any, sample_weight: Any, X: Any) -> np.ndarray:
+        self._unweighted = sample_weight is None and self.class_weight is None
         sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         if self.class_weight is not None:
             if getattr(self, "_multilabel", False):
@@ -274,7 +278,14 @@ class BaseSigmaxClassifier(ClassifierMixin, BaseEstimator):
             and np.array_equal(old[1], self.classes_)
         ):
             self._w = old[0].copy()
-        with solvers.blas_threads(X.shape[0] * X.shape[1]):
+        if self.solver in ("sgd", "adam"):
+            # Minibatch products are batch-sized: one BLAS thread is always faster.
+            threads = solvers.blas_threads(0)
+        else:
+            threads = solvers.blas_threads(
+                X.shape[0] * X.shape[1], probe=lambda: self._loss_grad(self._w, X, T, sw)
+            )
+        with threads:
             self._run_solver(X, T, sw, y, rng)
         self._publish()
         return self
@@ -444,7 +455,7 @@ class BaseSigmaxClassifier(ClassifierMixin, BaseEstimator):
             T = self._encode_targets(y, reset=False)
         sw = self._weights(y, sample_weight, X)
         rng = check_random_state(self.random_state)
-        with solvers.blas_threads(X.shape[0] * X.shape[1]):
+        with solvers.blas_threads(0):
             self._run_minibatch(X, T, sw, y, rng, epochs=1, warn=False)
         self._publish()
         return self

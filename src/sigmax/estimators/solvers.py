@@ -24,6 +24,7 @@ import contextlib
 import math
 import os
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize
 from sklearn.exceptions import ConvergenceWarning
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 __all__ = [
     "SOLVERS",
@@ -68,16 +69,58 @@ class SolverResult:
     loss_curve: list[float] = field(default_factory=list)
 
 
-def blas_threads(n_elements: int) -> contextlib.AbstractContextManager[Any]:
-    """Limit BLAS to one thread when the problem has fewer than 2 million entries.
+_controller: ThreadpoolController | None = None
 
-    A threaded GEMM on a small matrix spends more time waking and synchronising threads
-    than computing; scikit-learn's `LogisticRegression` on digits is 12x slower with the
-    default thread count than with one thread on a busy machine.
+
+def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
+    # Scanning the loaded libraries costs ~5 ms, more than a whole small fit: do it once.
+    global _controller
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="blas")
+
+
+def _max_blas_threads() -> int:
+    global _controller
+    if _controller is None:
+        _controller = ThreadpoolController()
+    counts = [int(lib["num_threads"]) for lib in _controller.info() if lib["user_api"] == "blas"]
+    return max(counts, default=1)
+
+
+def blas_threads(
+    n_elements: int, probe: Callable[[], object] | None = None
+) -> contextlib.AbstractContextManager[Any]:
+    """Choose the BLAS thread count for a fit: one thread unless more are clearly faster.
+
+    Below 2 million entries of X, one thread, without measuring: a threaded GEMM on a small
+    matrix spends more time waking and synchronising threads than computing (scikit-learn's
+    `LogisticRegression` on digits is 12x slower with the default thread count on a busy
+    machine). Above it, `probe` (one evaluation of the objective) is timed twice with one
+    thread and twice with the default count; the default is kept only when its best time
+    is under 0.7x the single thread's: on an idle many-core machine threads win, on a
+    shared one they can lose tenfold, and erratically.
     """
     if n_elements < SMALL_PROBLEM_ELEMENTS:
-        return threadpool_limits(limits=1, user_api="blas")
-    return contextlib.nullcontext()
+        return _one_blas_thread()
+    if probe is None or _max_blas_threads() <= 1:
+        return contextlib.nullcontext()
+    probe()  # warm up: first-touch page faults and BLAS buffers
+
+    def best_of_two() -> float:
+        times = []
+        for _ in range(2):
+            t0 = time.perf_counter()
+            probe()
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    with _one_blas_thread():
+        t_one = best_of_two()
+    t_many = best_of_two()
+    if t_many < 0.7 * t_one:
+        return contextlib.nullcontext()
+    return _one_blas_thread()
 
 
 def convergence_warning(owner: str, solver: str, detail: str, *, minibatch: bool) -> None:
@@ -114,8 +157,25 @@ def lbfgs(
 ) -> SolverResult:
     """Minimize with SciPy's L-BFGS-B on a fused value-and-gradient function.
 
-    The options are scikit-learn's (``gtol=tol`` on the projected gradient's max norm,
-    ``ftol = 64 eps``, up to 50 line-search steps), so both stop at the same point.
+    Parameters
+    ----------
+    fun : callable ``fun(w) -> (value, grad)``
+        The objective and its gradient, shape (n_params,), in one pass.
+    x0 : ndarray, shape (n_params,)
+    tol : float
+        Stop when the max norm of the projected gradient is <= `tol`.
+    max_iter : int
+    callback : callable ``callback(value)``, optional
+        Called after each iteration with the objective (progress bars).
+
+    Returns
+    -------
+    SolverResult
+
+    Notes
+    -----
+    The options are scikit-learn's (``gtol=tol``, ``ftol = 64 eps``, up to 50 line-search
+    steps), so with the same objective both stop at the same point.
     """
     last = {"f": math.inf}
 
@@ -149,6 +209,23 @@ def newton_cg(
 ) -> SolverResult:
     """Minimize with SciPy's Newton-CG trust-region method and exact Hessian-vector products.
 
+    Parameters
+    ----------
+    fun : callable ``fun(w) -> (value, grad)``
+    hessp : callable ``hessp(w, v) -> H(w) v``
+        The exact Hessian of the objective at `w` times `v`, shape (n_params,).
+    x0 : ndarray, shape (n_params,)
+    tol : float
+        Stop when the gradient's norm is <= `tol`.
+    max_iter : int
+    callback : callable ``callback(value)``, optional
+
+    Returns
+    -------
+    SolverResult
+
+    Notes
+    -----
     SciPy's ``trust-ncg`` (Steihaug's truncated conjugate gradient) is used rather than the
     line-search ``Newton-CG``: near the optimum the objective changes by less than its
     rounding error, the Wolfe line search then fails, and the line-search variant stops with
