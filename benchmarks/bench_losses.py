@@ -115,14 +115,19 @@ def _jax_peers(z: np.ndarray, y: np.ndarray, t: np.ndarray) -> dict[str, dict[st
     }
 
 
-def _contenders(loss: str, z: np.ndarray, y: np.ndarray, t: np.ndarray) -> tuple[Fn, dict[str, Fn]]:
+def _contenders(
+    loss: str, z: np.ndarray, y: np.ndarray, t: np.ndarray
+) -> tuple[Fn, Fn, dict[str, Fn]]:
+    """sigmax with precision="accurate", with precision="fast", and the NumPy peer."""
     if loss == "softmax":
         return (
             lambda: sigmax.softmax_cross_entropy_value_and_grad(z, y),
+            lambda: sigmax.softmax_cross_entropy_value_and_grad(z, y, precision="fast"),
             {"numpy": lambda: _textbook_softmax_ce(z, y)},
         )
     return (
         lambda: sigmax.sigmoid_cross_entropy_value_and_grad(z, t),
+        lambda: sigmax.sigmoid_cross_entropy_value_and_grad(z, t, precision="fast"),
         {"numpy": lambda: _textbook_bce(z, t)},
     )
 
@@ -138,10 +143,11 @@ def run(shapes: list[tuple[int, int]], dtypes: list[str], repeat: int) -> list[l
             torch_fns = _torch_peers(z, y, t)
             jax_fns = _jax_peers(z, y, t)
             for loss in ("softmax", "sigmoid"):
-                ours, peers = _contenders(loss, z, y, t)
+                ours, ours_fast, peers = _contenders(loss, z, y, t)
                 peers.update(torch_fns[loss])
                 peers.update(jax_fns[loss])
                 t_ours = harness.time_call(ours, repeat=repeat)
+                t_fast = harness.time_call(ours_fast, repeat=repeat)
                 times = {name: harness.time_call(fn, repeat=repeat) for name, fn in peers.items()}
                 best = min(times, key=lambda name: times[name])
                 cols = [
@@ -153,8 +159,10 @@ def run(shapes: list[tuple[int, int]], dtypes: list[str], repeat: int) -> list[l
                         f"({n:_}, {k:_})",
                         dtype,
                         harness.fmt_seconds(t_ours),
+                        harness.fmt_seconds(t_fast),
                         *cols,
                         f"{t_ours / times[best]:.2f} ({best})",
+                        f"{t_fast / times[best]:.2f}",
                     ]
                 )
                 print(" | ".join(rows[-1]), flush=True)
@@ -183,7 +191,18 @@ def accuracy() -> list[list[str]]:
     return rows
 
 
-HEADERS = ["loss", "shape", "dtype", "sigmax", "numpy", "torch", "jax", "sigmax / fastest peer"]
+HEADERS = [
+    "loss",
+    "shape",
+    "dtype",
+    "sigmax",
+    "sigmax fast",
+    "numpy",
+    "torch",
+    "jax",
+    "sigmax / fastest peer",
+    "fast / fastest peer",
+]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -177,3 +177,60 @@ def test_round_trip_keeps_feature_names(tmp_path, iris):
     np.testing.assert_array_equal(back.predict(df), est.predict(df))
     with pytest.raises(ValueError, match="feature names"):
         back.predict(df[["pw", "pl", "sw", "sl"]])
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(n_negatives=5, max_iter=2),
+        dict(loss="softmax", max_iter=2, n_components=3),
+        dict(loss="negative_sampling", sampler="unigram", n_negatives=4, max_iter=1),
+    ],
+    ids=repr,
+)
+def test_round_trip_sampled_softmax(tmp_path, params):
+    from sigmax.estimators import SampledSoftmaxClassifier
+
+    rng = np.random.default_rng(0)
+    centers = rng.standard_normal((30, 6)) * 3
+    y = rng.integers(0, 30, 600)
+    X = centers[y] + rng.standard_normal((600, 6))
+    labels = np.array([f"c{i:02d}" for i in range(30)])[y]
+    est = SampledSoftmaxClassifier(random_state=0, **params).fit(X, labels)
+    path = tmp_path / "sampled.npz"
+    est.save(path)
+    assert os.listdir(tmp_path) == ["sampled.npz"]
+    with np.load(path, allow_pickle=False) as data:
+        assert all(data[k].dtype.kind != "O" for k in data.files)
+    back = sigmax.load(path)
+    assert type(back) is SampledSoftmaxClassifier
+    assert back.get_params() == est.get_params()
+    np.testing.assert_array_equal(back.classes_, est.classes_)
+    np.testing.assert_array_equal(back.predict(X), est.predict(X))
+    np.testing.assert_array_equal(back.predict_top_k(X, k=5), est.predict_top_k(X, k=5))
+    np.testing.assert_array_equal(back.predict_log_proba(X), est.predict_log_proba(X))
+    assert back.evaluate(X, labels) == est.evaluate(X, labels)
+    assert back.n_iter_ == est.n_iter_ and back.t_ == est.t_
+    assert back.loss_curve_ == est.loss_curve_
+    with pytest.raises(ValueError, match="loaded from a file"):
+        back.partial_fit(X, labels)
+
+
+def test_sampled_softmax_inconsistent_file(tmp_path):
+    from sigmax.estimators import SampledSoftmaxClassifier
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((100, 4))
+    y = np.arange(100) % 7
+    path = tmp_path / "s.npz"
+    SampledSoftmaxClassifier(n_negatives=3, max_iter=1, random_state=0).fit(X, y).save(path)
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["coef_"] = arrays["coef_"][:, :3]
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=r"coef_ has shape \(7, 3\), expected \(7, 4\)"):
+        sigmax.load(path)
+    del arrays["intercept_"]
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match="missing the array 'intercept_'"):
+        sigmax.load(path)

@@ -180,7 +180,10 @@ def block_rows(
     rows_per_block = max(1, BLOCK_ELEMENTS // max(k, 1))
     blocks = [slice(i, min(i + rows_per_block, n_rows)) for i in range(0, n_rows, rows_per_block)]
     threads = _n_threads()
-    if threads > 1 and len(blocks) > 1 and n_rows * k >= THREAD_MIN_ELEMENTS:
+    # A kernel that calls back into block_rows (a derivative that computes a softmax per block)
+    # runs the inner call serially: waiting on the pool from inside it could deadlock.
+    nested = getattr(_local, "busy", False)
+    if threads > 1 and not nested and len(blocks) > 1 and n_rows * k >= THREAD_MIN_ELEMENTS:
         global _executor
         if _executor is None:
             _executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sigmax")
@@ -190,8 +193,12 @@ def block_rows(
         todo = iter(blocks)
 
         def run() -> None:
-            for b in todo:
-                kernel(b)
+            _local.busy = True
+            try:
+                for b in todo:
+                    kernel(b)
+            finally:
+                _local.busy = False
 
         # np.errstate lives in a context variable (NumPy >= 2): run the workers in copies of
         # this thread's context so that the caller's errstate holds in them too.

@@ -124,6 +124,9 @@ def to_numpy(a: Any) -> np.ndarray:
 
     if array_api_compat.is_torch_array(a):
         return a.detach().cpu().numpy()
+    if array_api_compat.is_cupy_array(a):
+        # CuPy refuses implicit host copies (np.asarray and DLPack both fail on a GPU array).
+        return a.get()
     try:
         return np.asarray(a)
     except (TypeError, ValueError, RuntimeError):

@@ -42,6 +42,8 @@ from sigmax._validation import (
 )
 from sigmax.functions import log_sigmoid, log_softmax, sigmoid, softmax
 from sigmax.losses import (
+    _sigmoid_run,
+    _softmax_labels_total,
     sigmoid_cross_entropy,
     sigmoid_cross_entropy_hvp,
     sigmoid_cross_entropy_value_and_grad,
@@ -82,13 +84,16 @@ def _to_xp(a: np.ndarray, xp: Namespace, like: Array) -> Array:
     return xp.asarray(a, dtype=like.dtype, device=array_api_compat.device(like))
 
 
-def _total(v: Array, w: np.ndarray, xp: Namespace) -> float:
-    """``sum_i w_i v_i`` as a Python float (rows with weight 0 count as 0, even if inf).
+def _total(v: Array, w: np.ndarray | None, xp: Namespace) -> float:
+    """``sum_i w_i v_i`` as a Python float (rows with weight 0 count as 0, even if inf);
+    ``sum_i v_i`` when `w` is None.
 
     The sum runs in the compute dtype (float64 where the namespace has it), so a float32
     model's mean loss does not lose digits to the reduction.
     """
     v = xp.astype(v, compute_dtype(v.dtype, xp, v))
+    if w is None:
+        return float(xp.sum(v))
     wx = _to_xp(w, xp, v)
     terms = xp.where(wx > 0, v * wx, xp.zeros_like(v))
     return float(xp.sum(terms))
@@ -125,8 +130,14 @@ class Head(abc.ABC):
         """Logarithm of :meth:`predict_proba`, computed in log space."""
 
     @abc.abstractmethod
-    def loss_and_grad(self, logits: Any, y: Any, sample_weight: Any = None) -> tuple[float, Array]:
-        """The weighted mean loss and its gradient with respect to the logits."""
+    def loss_and_grad(
+        self, logits: Any, y: Any, sample_weight: Any = None, *, check_input: bool = True
+    ) -> tuple[float, Array]:
+        """The weighted mean loss and its gradient with respect to the logits.
+
+        ``check_input=False`` skips the checks of `y` and `sample_weight` (for a solver's loop
+        over data that it checked once).
+        """
 
     @abc.abstractmethod
     def hvp(self, logits: Any, vector: Any, sample_weight: Any = None, *, y: Any = None) -> Array:
@@ -243,22 +254,40 @@ class SigmoidHead(Head):
             )
         return to_numpy(t).reshape(tuple(x.shape))
 
-    def loss_and_grad(self, logits: Any, y: Any, sample_weight: Any = None) -> tuple[float, Array]:
-        """Weighted mean loss and its gradient (the logits' shape)."""
+    def loss_and_grad(
+        self, logits: Any, y: Any, sample_weight: Any = None, *, check_input: bool = True
+    ) -> tuple[float, Array]:
+        """Weighted mean loss and its gradient (the logits' shape).
+
+        With ``check_input=False`` (for solvers that call this in a loop on data they checked
+        once) NumPy targets are trusted to lie in [0, 1] with one per logit, and the sample
+        weights to be non-negative, of shape ``(n,)``.
+        """
         x, xp = _logits2(logits)
-        t = self._targets(x, y)
-        w = _row_weights(sample_weight, x.shape[0])
-        total_w = float(w.sum())
-        r = sigmoid_cross_entropy_value_and_grad(
-            x, t, pos_weight=self.pos_weight, label_smoothing=self.label_smoothing
+        n = x.shape[0]
+        trusted = not check_input and is_numpy(xp)
+        if trusted:
+            t = np.asarray(y).reshape(tuple(x.shape))
+            w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        else:
+            t = self._targets(x, y)
+            w = None if sample_weight is None else _row_weights(sample_weight, n)
+        v, g = _sigmoid_run(
+            x, t, self.pos_weight, self.label_smoothing, None, "both", check=not trusted
         )
-        v = r.value if x.ndim == 1 else xp.sum(r.value, axis=1)
+        assert v is not None and g is not None
+        v = v if x.ndim == 1 else xp.sum(v, axis=1)
+        if w is None:
+            if n == 0:
+                return 0.0, g * 0.0
+            # No weights: a scalar scale, no (n,) temporaries.
+            return _total(v, None, xp) / n, g * (1.0 / n)
+        total_w = float(w.sum())
         if total_w == 0:
-            return 0.0, r.grad * 0.0
+            return 0.0, g * 0.0
         scale = w / total_w
-        s = _to_xp(scale, xp, r.grad)
-        g = r.grad * (s if x.ndim == 1 else s[:, None])
-        return _total(v, scale, xp), g
+        s = _to_xp(scale, xp, g)
+        return _total(v, scale, xp), g * (s if x.ndim == 1 else s[:, None])
 
     def loss(self, logits: Any, y: Any, sample_weight: Any = None) -> float:
         """Weighted mean loss (see the class docstring)."""
@@ -404,8 +433,53 @@ class SoftmaxHead(Head):
             "label_smoothing": self.label_smoothing,
         }
 
-    def loss_and_grad(self, logits: Any, y: Any, sample_weight: Any = None) -> tuple[float, Array]:
-        """Weighted mean loss and its gradient ``(n, K)``."""
+    def _numpy_labels(
+        self, x: Any, y: Any, sample_weight: Any, check_input: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """For NumPy logits and integer labels: the logits, the labels (ignored rows mapped to
+        0) and the row weights ``s_i c_{y_i} / sum s`` that fold the whole reduction into the
+        fused kernel; None for the general path (another namespace, probability rows)."""
+        if not (isinstance(x, np.ndarray) and isinstance(y, np.ndarray) and y.ndim == 1):
+            return None
+        if x.ndim != 2 or x.dtype.kind != "f":
+            return None
+        n, k = x.shape
+        if check_input:
+            lab = check_labels(y, k, self.ignore_index, name="y")
+            w = None if sample_weight is None else _row_weights(sample_weight, n)
+        else:
+            lab = y
+            w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        rw = np.ones(n) if w is None else w.copy()
+        if self.ignore_index is not None:
+            ignored = lab == self.ignore_index
+            if ignored.any():
+                lab = np.where(ignored, 0, lab)
+                rw[ignored] = 0.0
+        total_w = float(rw.sum())
+        if self.class_weight is not None:
+            cw = check_nonnegative_weights(self.class_weight, "class_weight", (k,))
+            rw *= cw[lab]
+        if total_w:
+            rw /= total_w
+        else:
+            rw[...] = 0.0
+        return x, lab, rw
+
+    def loss_and_grad(
+        self, logits: Any, y: Any, sample_weight: Any = None, *, check_input: bool = True
+    ) -> tuple[float, Array]:
+        """Weighted mean loss and its gradient ``(n, K)``.
+
+        With ``check_input=False`` (for solvers that call this in a loop on data they checked
+        once) NumPy integer labels are trusted to lie in ``[0, K)`` (or equal
+        ``ignore_index``) and the sample weights to be non-negative, of shape ``(n,)``.
+        """
+        fast = self._numpy_labels(logits, y, sample_weight, check_input)
+        if fast is not None:
+            x, lab, rw = fast
+            value, g = _softmax_labels_total(x, lab, rw, self.label_smoothing, "both")
+            return value, g
         x, xp, t, hard = self._check(logits, y)
         w = self._denominator(t, _row_weights(sample_weight, x.shape[0]), hard)
         if hard:
@@ -420,6 +494,10 @@ class SoftmaxHead(Head):
 
     def loss(self, logits: Any, y: Any, sample_weight: Any = None) -> float:
         """Weighted mean loss (see the class docstring)."""
+        fast = self._numpy_labels(logits, y, sample_weight, True)
+        if fast is not None:
+            x, lab, rw = fast
+            return _softmax_labels_total(x, lab, rw, self.label_smoothing, "value")[0]
         x, xp, t, hard = self._check(logits, y)
         w = self._denominator(t, _row_weights(sample_weight, x.shape[0]), hard)
         total_w = float(w.sum())

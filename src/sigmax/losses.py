@@ -73,6 +73,18 @@ class ValueAndGrad(NamedTuple):
     """Gradient of ``value.sum()`` with respect to the logits (the logits' shape)."""
 
 
+def _compute_dtype(dtype: Any, xp: Namespace, x: Array, precision: str) -> Any:
+    """The dtype to compute in: float64 for float16/float32 ("accurate"), or the input's own
+    float32/float64 ("fast"; float16 goes to float32), as in :mod:`sigmax.derivatives`."""
+    if precision == "accurate":
+        return compute_dtype(dtype, xp, x)
+    if precision != "fast":
+        raise ValueError(f"`precision` must be 'accurate' or 'fast', got {precision!r}")
+    if dtype in (xp.float32, xp.float64) or not hasattr(xp, "float32"):
+        return dtype
+    return xp.float32
+
+
 def _operand(a: Any, xp: Namespace, like: Array, dtype: Any) -> Array:
     """`a` (already checked, as NumPy) in `like`'s namespace and device, in `dtype`."""
     if is_numpy(xp):
@@ -144,13 +156,18 @@ def _sigmoid_setup(
     where: Any,
     *,
     targets_required: bool = True,
+    precision: str = "accurate",
+    check: bool = True,
 ) -> tuple[Array, Namespace, Any, Any, Array | None, Array | None, Array | None, float]:
     x, xp = namespace(logits, "logits")
     dtype = result_dtype(x, xp)
-    cdt = compute_dtype(dtype, xp, x)
+    cdt = _compute_dtype(dtype, xp, x, precision)
     ls = check_label_smoothing(label_smoothing)
     t = None
-    if targets is not None:
+    if targets is not None and not check and is_numpy(xp):
+        # Trusted targets (a solver's loop over data it checked once).
+        t = np.asarray(targets)
+    elif targets is not None:
         tn = to_numpy(namespace(targets, "targets")[0])
         check_shape(tn, tuple(x.shape), "targets", "the shape of `logits`")
         check_unit_interval(tn, "targets")
@@ -176,31 +193,34 @@ def _sigmoid_setup(
 
 
 def _sigmoid_fast_block(
-    x: np.ndarray,
+    xin: np.ndarray,
     t: np.ndarray,
     pw: np.ndarray | None,
     ls: float,
+    cdt: Any,
     val: np.ndarray | None,
     grd: np.ndarray | None,
 ) -> bool:
-    """The NumPy fast path for one block of finite logits `x` (compute dtype): the kernel's
-    formulas without ``where``. Returns False (having written nothing) when a logit is not
-    finite; the general kernel then handles the block.
+    """The NumPy fast path for one block of finite logits `xin`: the kernel's formulas
+    without ``where``, in the compute dtype `cdt`. Returns False (having written nothing) when
+    a logit is not finite; the general kernel then handles the block.
 
     ``np.where`` on a mask of random signs costs a branch misprediction per element (measured
     at 13 ns per element, more than the rest of the kernel together), so the two cases of the
     sign of `x` are formed arithmetically: with ``a = exp(min(x, 0))`` and
     ``b = exp(-max(x, 0))`` one of the two is exactly 1 and the other is ``e = exp(-|x|)``.
+    Every pass reads the input or writes the output directly (no copy passes).
     """
-    rp = np.maximum(x, 0.0)
-    mn = np.minimum(x, 0.0)
-    if not (rp.max() < np.inf and mn.min() > -np.inf):  # also false for nan
+    # A sum is finite only when every term is (one that overflows takes the general path).
+    if not np.isfinite(np.add.reduce(xin, dtype=cdt)):
         return False
+    rp = np.maximum(xin, 0.0, dtype=cdt)
+    mn = np.minimum(xin, 0.0, dtype=cdt)
     a = np.exp(mn)  # sigma(x) (1 + e)
     b = np.negative(rp)
     np.exp(b, out=b)  # sigma(-x) (1 + e)
     e = a * b  # exact: one factor is 1
-    t = t.astype(x.dtype, copy=False)
+    t = t.astype(cdt, copy=False)
     if ls:
         tp = t * (1.0 - ls) + ls / 2
         tn = (1.0 - t) * (1.0 - ls) + ls / 2
@@ -209,35 +229,28 @@ def _sigmoid_fast_block(
     if pw is not None:
         tp = tp * pw
     if val is not None:
+        # tp max(-x, 0) + tn max(x, 0) + (tp + tn) log1p(e): non-negative terms only.
         l1p = np.log1p(e)
-        rn = np.negative(mn)  # max(-x, 0), exactly
-        if pw is None:
-            # tp + tn = 1, so the log1p term is shared: three non-negative terms.
-            v = tp * rn
-            v += l1p
-            rp *= tn
-            v += rp
-        else:
-            rn += l1p
-            rp += l1p
-            v = tp * rn
-            v += tn * rp
-        val[...] = v
+        if pw is not None:
+            l1p *= tp + tn
+        mn *= tp  # -tp max(-x, 0) <= 0
+        l1p -= mn
+        rp *= tn
+        np.add(l1p, rp, out=val, casting="unsafe")
     if grd is not None:
         # (1 - t) sigma(x) - t sigma(-x) over the common denominator 1 + e.
         a *= tn
         b *= tp
         a -= b
         e += 1.0
-        a /= e
-        grd[...] = a
+        np.divide(a, e, out=grd, casting="unsafe")
     return True
 
 
 #: Elements per block of the loss kernels, which allocate their temporaries (unlike the
 #: function core's buffers): the elementwise BCE keeps about eight float64 temporaries alive,
 #: so its blocks are smaller. The softmax kernel keeps fewer.
-_SIGMOID_BLOCK = 1 << 13
+_SIGMOID_BLOCK = 1 << 14
 _SOFTMAX_BLOCK = 1 << 15
 
 
@@ -253,9 +266,11 @@ def _sigmoid_run(
     label_smoothing: Any,
     where: Any,
     want: str,
+    precision: str = "accurate",
+    check: bool = True,
 ) -> tuple[Array | None, Array | None]:
     x, xp, dtype, cdt, t, pw, valid, ls = _sigmoid_setup(
-        logits, targets, pos_weight, label_smoothing, where
+        logits, targets, pos_weight, label_smoothing, where, precision=precision, check=check
     )
     assert t is not None
     if not is_numpy(xp):
@@ -274,18 +289,18 @@ def _sigmoid_run(
     grd = np.empty(n, dtype=dtype) if want != "value" else None
 
     def run(rows: slice) -> None:
-        xb = flat[0][rows].astype(cdt, copy=True)
         if vf is None and _sigmoid_fast_block(
-            xb,
+            flat[0][rows],
             flat[1][rows],
             None if pwf is None else pwf[rows],
             ls,
+            cdt,
             None if val is None else val[rows],
             None if grd is None else grd[rows],
         ):
             return
         v, g = _sigmoid_kernel(
-            xb,
+            flat[0][rows].astype(cdt),
             flat[1][rows].astype(cdt, copy=False),
             None if pwf is None else pwf[rows],
             None if vf is None else vf[rows],
@@ -316,7 +331,11 @@ _SIGMOID_PARAMS = r"""    logits : array, shape (...)
     label_smoothing : float in [0, 1), default=0.0
         Targets become :math:`t' = t (1 - \epsilon) + \epsilon / 2`.
     where : bool array broadcastable to `logits`, optional
-        Entries that take part; the others give a loss and gradient of exactly 0."""
+        Entries that take part; the others give a loss and gradient of exactly 0.
+    precision : {"accurate", "fast"}, default="accurate"
+        ``"accurate"`` computes float16/float32 in float64 (within 1 ULP); ``"fast"`` computes
+        float32 in float32 (float16 in float32), with the same non-cancelling forms: no false
+        0 and no nan at infinite logits, values within a few ULP (see Notes)."""
 
 
 def sigmoid_cross_entropy(
@@ -327,6 +346,7 @@ def sigmoid_cross_entropy(
     pos_weight: Any = None,
     label_smoothing: float = 0.0,
     where: Any = None,
+    precision: str = "accurate",
 ) -> Array:
     r"""Binary cross-entropy of a sigmoid output, elementwise (binary and multi-label data).
 
@@ -366,7 +386,7 @@ def sigmoid_cross_entropy(
     >>> sigmax.sigmoid_cross_entropy([92.0, -30.0, float("inf")], [1.0, 0.0, 1.0])
     array([1.10893902e-40, 9.35762297e-14, 0.00000000e+00])
     """
-    v, _ = _sigmoid_run(logits, targets, pos_weight, label_smoothing, where, "value")
+    v, _ = _sigmoid_run(logits, targets, pos_weight, label_smoothing, where, "value", precision)
     return v
 
 
@@ -378,6 +398,7 @@ def sigmoid_cross_entropy_value_and_grad(
     pos_weight: Any = None,
     label_smoothing: float = 0.0,
     where: Any = None,
+    precision: str = "accurate",
 ) -> ValueAndGrad:
     r""":func:`sigmoid_cross_entropy` and its gradient with respect to the logits, in one pass.
 
@@ -409,7 +430,7 @@ def sigmoid_cross_entropy_value_and_grad(
     >>> r.grad
     array([-5.00000000e-01, -4.24835426e-18])
     """
-    v, g = _sigmoid_run(logits, targets, pos_weight, label_smoothing, where, "both")
+    v, g = _sigmoid_run(logits, targets, pos_weight, label_smoothing, where, "both", precision)
     return ValueAndGrad(v, g)
 
 
@@ -541,14 +562,14 @@ def _check_int_axis(axis: Any) -> int:
 class _Rows:
     """Logits moved so that the class axis is last, and what the kernels need from them."""
 
-    def __init__(self, logits: Any, axis: Any, where: Any) -> None:
+    def __init__(self, logits: Any, axis: Any, where: Any, precision: str = "accurate") -> None:
         x, xp = namespace(logits, "logits")
         axis = _check_int_axis(axis)
         if x.ndim == 0:
             raise ValueError("`logits` must have at least one dimension (the class axis)")
         self.x, self.xp = x, xp
         self.dtype = result_dtype(x, xp)
-        self.cdt = compute_dtype(self.dtype, xp, x)
+        self.cdt = _compute_dtype(self.dtype, xp, x, precision)
         self.axis = axis
         self.valid = check_where(where, x, xp) if where is not None else None
         self.y, self.restore, _ = moveaxes_last(x, axis, xp)
@@ -556,11 +577,36 @@ class _Rows:
         self.k = int(self.y.shape[-1])
         self.lead = tuple(self.y.shape[:-1])
         # The compensated difference only pays when the input has the compute precision.
-        self.compensate = self.dtype == self.cdt
+        self.compensate = self.dtype == self.cdt and precision == "accurate"
 
     def moved(self, a: Array) -> Array:
         """An array of the logits' shape, with the class axis moved last."""
         return moveaxes_last(a, self.axis, self.xp)[0]
+
+    @classmethod
+    def trusted(cls, x: np.ndarray, precision: str) -> _Rows:
+        """NumPy float logits ``(n, k)``, classes last, taken as they are: no checks, for
+        solvers that call a loss in a loop (the checks cost more than the kernel on small
+        data)."""
+        self = cls.__new__(cls)
+        self.x, self.xp = x, _NUMPY
+        self.dtype = x.dtype
+        self.cdt = _compute_dtype(self.dtype, _NUMPY, x, precision)
+        self.axis = -1
+        self.valid = self.v = None
+        self.y = x
+        self.restore = _identity
+        self.k = int(x.shape[1])
+        self.lead = (int(x.shape[0]),)
+        self.compensate = self.dtype == self.cdt and precision == "accurate"
+        return self
+
+
+def _identity(a: Array) -> Array:
+    return a
+
+
+_NUMPY = array_api_compat.array_namespace(np.empty(0))
 
 
 def _softmax_ce_kernel(
@@ -632,6 +678,26 @@ def _scale_rows(
     return v, g
 
 
+def _row_sums(a: np.ndarray) -> np.ndarray:
+    """Row sums of a C-ordered block.
+
+    NumPy's ``sum(axis=1)`` runs an inner loop per row, which costs far more than the adds for
+    short rows; a matrix-vector product sums short rows several times faster.
+    """
+    k = a.shape[1]
+    if k <= _MATVEC_MAX_K and a.flags.c_contiguous:
+        return a @ np.ones(k, dtype=a.dtype)
+    return a.sum(axis=1)
+
+
+#: float32 terms below ``2**-126`` (subnormal) lose digits; a row sum below ``k`` times this
+#: may be made of them (relative weight ``<= 2**-24``, half a float32 ULP, otherwise).
+_F32_UNDERFLOW = 2.0**-102
+
+#: Rows up to this long are summed by a matrix-vector product (see :func:`_row_sums`).
+_MATVEC_MAX_K = 64
+
+
 def _fast_labels_block(
     zb: np.ndarray,
     lab: np.ndarray,
@@ -645,39 +711,48 @@ def _fast_labels_block(
     """The NumPy fast path for integer labels, no mask: fills `val` and `grd` for one block.
 
     Returns False (having written nothing) when a row max is not finite (or, when
-    compensating, any entry is not finite); the general kernel then handles the block. Row
-    index arithmetic replaces the one-hot mask, so each pass over the block is one ufunc.
+    compensating, any entry is not finite); the general kernel then handles the block. Flat
+    index arithmetic replaces the one-hot mask and the row-wise fancy indexing, so each pass
+    over the block is one ufunc.
     """
     nb, k = zb.shape
-    z = np.array(zb, dtype=cdt)
-    r = np.arange(nb)
-    idx = np.argmax(z, axis=1)
-    m = z[r, idx]
-    if not np.isfinite(m).all() or (compensate and not np.isfinite(z.min())):
+    zf = zb.reshape(-1)
+    base = np.arange(0, nb * k, k)
+    idx = np.argmax(zb, axis=1)
+    at = base + idx  # flat positions of the row maxima
+    m = zf.take(at).astype(cdt, copy=False)
+    # (A sum is finite only when every term is; one that overflows takes the general path.)
+    if not np.isfinite(m.sum()) or (compensate and not np.isfinite(zb.min())):
         return False
-    zy = z[r, lab]
+    lat = base + lab  # flat positions of the labels
+    zy = zf.take(lat).astype(cdt, copy=False)
+    # The difference goes straight from the input into a compute-dtype block (no copy pass);
+    # for float32 input it is exact in float64.
+    z = np.subtract(zb, m[:, None], dtype=cdt)
     lo = None
     if compensate:
-        # float64 input: z - m rounds, which would cost a small p_j up to |z_j - m| 2^-53 of
-        # relative accuracy. Carry the exact rounding error (TwoSum) into the exponential.
-        d = z - m[:, None]
-        bb = d - z
-        lo = d - bb
-        np.subtract(z, lo, out=lo)
+        # z - m rounds, which would cost a small p_j up to |z_j - m| 2^-53 of relative
+        # accuracy. Carry the exact rounding error (TwoSum) into the exponential.
+        bb = z - zb
+        lo = z - bb
+        np.subtract(zb, lo, out=lo)
         np.subtract(-m[:, None], bb, out=bb)
         lo += bb
-        z = d
-    else:
-        z -= m[:, None]
     if ls:
-        sum_d = z.sum(axis=1) if lo is None else z.sum(axis=1) + lo.sum(axis=1)
+        sum_d = _row_sums(z) if lo is None else _row_sums(z) + _row_sums(lo)
     np.exp(z, out=z)
     if lo is not None:
         lo *= z
         z += lo
+    ez = z.reshape(-1)
     # The max entry contributes exactly 1; leave it out so that log1p(rest) keeps every digit.
-    z[r, idx] = 0.0
-    rest = z.sum(axis=1)
+    ez.put(at, 0.0)
+    rest = _row_sums(z)
+    if cdt == np.float32 and k > 1 and rest.min() < k * _F32_UNDERFLOW:
+        # precision="fast" on float32: terms below float32's normal range have lost digits
+        # or flushed to 0, and a sum of many of them may be all of a tiny loss. Such a block
+        # (confident rows) is computed in float64 instead, so a loss is never a false 0.
+        return _fast_labels_block(zb, lab, ls, np.float64, False, rw, val, grd)
     at_max = lab == idx
     if val is not None:
         lse = np.log1p(rest)
@@ -689,19 +764,48 @@ def _fast_labels_block(
         val[...] = v if rw is None else v * rw
     if grd is not None:
         inv = 1.0 / (1.0 + rest)
-        # p - q with q = (1 - ls) onehot + ls / k, in the compute dtype, then rounded once.
-        z *= inv[:, None]
-        if ls:
-            z -= ls / k
-        # At the max p = 1 / (1 + rest), so p - q = (1 - q) - rest / (1 + rest): exact for a
-        # confident right prediction, where p - 1 would cancel.
+        gf = grd.reshape(-1) if grd.flags.c_contiguous else None  # a view
+        if not ls and gf is not None:
+            # p_j = e_j / (1 + rest), scaled and rounded in one pass into the output; then the
+            # label and max entries are overwritten (the max last: it may hold the label).
+            sc = inv if rw is None else inv * rw
+            np.multiply(z, sc[:, None], out=grd, casting="unsafe")
+            # A label off the max has p <= 1/2, so p - 1 does not cancel.
+            g_lab = ez.take(lat) * inv
+            g_lab -= 1.0
+            if rw is not None:
+                g_lab *= rw
+            gf.put(lat, g_lab)
+            # At the max p = 1 / (1 + rest), so p - 1 = -rest / (1 + rest): exact for a
+            # confident right prediction, where p - 1 would cancel.
+            g_max = np.where(at_max, np.negative(rest), 1.0)
+            g_max *= sc
+            gf.put(at, g_max)
+            return True
+        off = np.flatnonzero(~at_max)
         q_max = ls / k + (1.0 - ls) * at_max
-        z[r, idx] = (1.0 - q_max) - rest * inv
-        off = ~at_max
-        z[r[off], lab[off]] -= 1.0 - ls
+        g_max = (1.0 - q_max) - rest * inv
+        lat_off = lat.take(off)
+        g_lab = ez.take(lat_off) * inv.take(off) - ls / k - (1.0 - ls)
+        scale = inv if rw is None else inv * rw
+        if ls:
+            # p - ls / k in the compute dtype, then rounded once.
+            z *= inv[:, None]
+            z -= ls / k
+            if rw is not None:
+                z *= rw[:, None]
+            grd[...] = z
+        else:
+            np.multiply(z, scale[:, None], out=grd, casting="unsafe")
         if rw is not None:
-            z *= rw[:, None]
-        grd[...] = z
+            g_max = g_max * rw
+            g_lab = g_lab * rw.take(off)
+        if gf is not None:
+            gf.put(at, g_max)
+            gf.put(lat_off, g_lab)
+        else:
+            grd[np.arange(nb), idx] = g_max
+            grd[off, lab.take(off)] = g_lab
     return True
 
 
@@ -713,10 +817,13 @@ def _run_rows(
     row_weight: Array | None,
     ignored: Array | None,
     want: str,
+    val_dtype: Any = None,
 ) -> tuple[Array | None, Array | None]:
     """Apply the kernel over all rows (cache-sized blocks on NumPy) and the row weights.
 
     ``target`` holds integer labels of shape ``lead`` when ``hard``, else probability rows.
+    ``val_dtype`` (NumPy only) overrides the dtype of the values, so that a caller who sums
+    them can keep the compute dtype.
     """
     xp, cdt, dtype, k = rows.xp, rows.cdt, rows.dtype, rows.k
     if k == 0 or not is_numpy(xp):
@@ -743,7 +850,7 @@ def _run_rows(
     t2 = np.reshape(target, (n,) if hard else (n, k))
     rw2 = None if row_weight is None else np.reshape(row_weight, (n,))
     ig2 = None if ignored is None else np.reshape(ignored, (n,))
-    val = np.empty(n, dtype=dtype) if want != "grad" else None
+    val = np.empty(n, dtype=val_dtype or dtype) if want != "grad" else None
     grd = np.empty((n, k), dtype=dtype) if want != "value" else None
     cols = np.arange(k)
 
@@ -843,11 +950,37 @@ def _softmax_labels_run(
     label_smoothing: Any,
     where: Any,
     want: str,
+    precision: str = "accurate",
 ) -> tuple[Array | None, Array | None]:
-    rows = _Rows(logits, axis, where)
+    rows = _Rows(logits, axis, where, precision)
     ls = check_label_smoothing(label_smoothing)
     lab, rw, ig = _labels_setup(rows, labels, class_weight, ignore_index)
     return _run_rows(rows, lab, True, ls, rw, ig, want)
+
+
+def _softmax_labels_total(
+    logits: np.ndarray,
+    labels: np.ndarray,
+    row_weight: np.ndarray,
+    label_smoothing: float,
+    want: str,
+    precision: str = "accurate",
+) -> tuple[float, np.ndarray | None]:
+    """``sum_i row_weight_i * l_i`` and its gradient, for the heads and estimators.
+
+    Trusted input, nothing is checked: NumPy logits ``(n, k)``, labels in ``[0, k)`` (ignored
+    rows already mapped into range) and non-negative float64 row weights that fold in the
+    sample and class weights, the ignored rows (weight 0) and the mean's denominator, so the
+    scaling costs no pass of its own. The values are summed in the compute dtype (float64). A
+    row of weight 0 counts as exactly 0 (value and gradient), even where its loss is inf.
+    """
+    rows = _Rows.trusted(logits, precision)
+    ig = row_weight == 0
+    ig_any = bool(ig.any())
+    v, g = _run_rows(
+        rows, labels, True, label_smoothing, row_weight, ig if ig_any else None, want, np.float64
+    )
+    return (0.0 if v is None else float(np.sum(v))), g
 
 
 _SOFTMAX_LABEL_PARAMS = r"""    logits : array, shape (..., n_classes, ...)
@@ -865,7 +998,14 @@ _SOFTMAX_LABEL_PARAMS = r"""    logits : array, shape (..., n_classes, ...)
         The target becomes :math:`q = (1 - \epsilon)\,\mathrm{onehot}(y) + \epsilon / k`, where
         :math:`k` counts the classes that take part (see `where`).
     where : bool array broadcastable to `logits`, optional
-        Classes that take part in each softmax. A label on a masked class gives ``inf``."""
+        Classes that take part in each softmax. A label on a masked class gives ``inf``.
+    precision : {"accurate", "fast"}, default="accurate"
+        ``"accurate"`` computes float16/float32 in float64 (values within 1 ULP) and carries
+        the rounding error of :math:`z_j - m` for float64 (within 3 ULP). ``"fast"`` computes
+        float32 in float32 and float64 without that carried error (float16 in float32). It
+        keeps the non-cancelling forms, so it never returns a false 0 for a tiny loss, but a
+        value may be off by about :math:`(4 + z_{max} - z_{min})` units of the dtype's
+        epsilon, relative (see Notes)."""
 
 
 def softmax_cross_entropy(
@@ -878,6 +1018,7 @@ def softmax_cross_entropy(
     ignore_index: int | None = None,
     label_smoothing: float = 0.0,
     where: Any = None,
+    precision: str = "accurate",
 ) -> Array:
     r"""Cross-entropy of a softmax output with integer labels, one value per row.
 
@@ -924,7 +1065,7 @@ def softmax_cross_entropy(
     array([1.10893902e-40, 6.93147181e-01])
     """
     v, _ = _softmax_labels_run(
-        logits, labels, axis, class_weight, ignore_index, label_smoothing, where, "value"
+        logits, labels, axis, class_weight, ignore_index, label_smoothing, where, "value", precision
     )
     return v
 
@@ -939,6 +1080,7 @@ def softmax_cross_entropy_value_and_grad(
     ignore_index: int | None = None,
     label_smoothing: float = 0.0,
     where: Any = None,
+    precision: str = "accurate",
 ) -> ValueAndGrad:
     r""":func:`softmax_cross_entropy` and its gradient with respect to the logits, in one pass.
 
@@ -972,7 +1114,7 @@ def softmax_cross_entropy_value_and_grad(
     array([[-1.19202922e-01,  1.19202922e-01,  2.29912618e-23]])
     """
     v, g = _softmax_labels_run(
-        logits, labels, axis, class_weight, ignore_index, label_smoothing, where, "both"
+        logits, labels, axis, class_weight, ignore_index, label_smoothing, where, "both", precision
     )
     return ValueAndGrad(v, g)
 

@@ -153,7 +153,10 @@ class BaseSigmaxClassifier(ClassifierMixin, BaseEstimator):
     def _head_loss_grad(self, Z: np.ndarray, T: Any, sw: Any) -> tuple[float, np.ndarray]:
         # Unit weights go to the head as None: its unweighted path is ~40% faster.
         sw = None if getattr(self, "_unweighted", False) else sw
-        value, G = self._head_.loss_and_grad(self._head_logits(Z), T, sample_weight=sw)
+        # T and sw were checked once by fit (_encode_targets, _weights): the head trusts them.
+        value, G = self._head_.loss_and_grad(
+            self._head_logits(Z), T, sample_weight=sw, check_input=False
+        )
         return float(value), np.asarray(G, dtype=float).reshape(Z.shape)
 
     def _head_hvp(self, Z: np.ndarray, V: np.ndarray, T: Any, sw: Any) -> np.ndarray:

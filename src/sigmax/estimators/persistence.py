@@ -7,6 +7,11 @@ leaves a half-written model under the final name. Reading uses ``allow_pickle=Fa
 checks every field, so a corrupt, truncated or foreign file raises a `ValueError` that says
 what is wrong.
 
+A :class:`~sigmax.estimators.sampled.SampledSoftmaxClassifier` is stored as its prediction
+state (``coef_``, ``intercept_``, ``components_``, the classes and the training history). The
+optimizer moments and the negative sampler are not saved, so a loaded one predicts exactly as
+the saved one but cannot continue with ``partial_fit``: fit it again instead.
+
 Examples
 --------
 >>> import os, tempfile
@@ -38,13 +43,27 @@ FORMAT_VERSION = 1
 
 #: Private state besides the flat parameter vector that a fitted estimator needs.
 _STATE = ("_multilabel", "_single_logit", "_n_outputs", "n_iter_", "loss_", "n_features_in_")
+#: The same for SampledSoftmaxClassifier (its arrays are saved one by one, not flattened).
+_SAMPLED_STATE = (
+    "n_iter_",
+    "t_",
+    "n_features_in_",
+    "loss_curve_",
+    "validation_scores_",
+    "epoch_times_",
+)
+_SAMPLED_ARRAYS = ("coef_", "intercept_", "components_")
 
 
 def _classes() -> dict[str, type]:
     from sigmax.estimators.linear import SigmoidClassifier, SoftmaxClassifier
     from sigmax.estimators.mlp import MLPClassifier
+    from sigmax.estimators.sampled import SampledSoftmaxClassifier
 
-    return {c.__name__: c for c in (SigmoidClassifier, SoftmaxClassifier, MLPClassifier)}
+    return {
+        c.__name__: c
+        for c in (SigmoidClassifier, SoftmaxClassifier, MLPClassifier, SampledSoftmaxClassifier)
+    }
 
 
 def _json_param(name: str, value: Any) -> Any:
@@ -60,6 +79,8 @@ def _json_param(name: str, value: Any) -> Any:
 
 
 def _json_scalar(v: Any) -> Any:
+    if isinstance(v, list):
+        return [_json_scalar(e) for e in v]
     return v.item() if isinstance(v, np.generic) else v
 
 
@@ -88,24 +109,37 @@ def save(estimator: Any, path: str | os.PathLike[str]) -> None:
     if classes.dtype.kind not in "biufU":
         raise ValueError(f"`classes_` of dtype {classes.dtype} cannot be saved without pickle")
     params = {k: _json_param(k, v) for k, v in estimator.get_params(deep=False).items()}
-    arrays: dict[str, np.ndarray] = {"w": np.asarray(estimator._w), "classes": classes}
+    arrays: dict[str, np.ndarray] = {"classes": classes}
     if hasattr(estimator, "feature_names_in_"):
         arrays["feature_names_in"] = np.asarray(estimator.feature_names_in_, dtype=str)
-    state = {k: _json_scalar(getattr(estimator, k)) for k in _STATE}
-    if hasattr(estimator, "_layer_shapes"):
-        shapes = [list(s) for s in estimator._layer_shapes]
+    if name == "SampledSoftmaxClassifier":
+        for key in _SAMPLED_ARRAYS:
+            value = getattr(estimator, key)
+            if value is not None:
+                arrays[key] = np.asarray(value)
+        state = {k: _json_scalar(getattr(estimator, k)) for k in _SAMPLED_STATE}
+        shapes = [list(arrays[k].shape) for k in _SAMPLED_ARRAYS if k in arrays]
+        head = "softmax"
+        n_params = sum(int(arrays[k].size) for k in _SAMPLED_ARRAYS if k in arrays)
     else:
-        shapes = [list(estimator._shape)]
+        arrays["w"] = np.asarray(estimator._w)
+        state = {k: _json_scalar(getattr(estimator, k)) for k in _STATE}
+        if hasattr(estimator, "_layer_shapes"):
+            shapes = [list(s) for s in estimator._layer_shapes]
+        else:
+            shapes = [list(estimator._shape)]
+        head = estimator._head_name()
+        n_params = int(arrays["w"].size)
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "sigmax_version": sigmax.__version__,
         "estimator": name,
-        "head": estimator._head_name(),
+        "head": head,
         "params": params,
         "state": state,
         "shapes": shapes,
-        "n_params": int(arrays["w"].size),
+        "n_params": n_params,
         "classes_dtype": str(classes.dtype),
     }
     arrays["meta"] = np.asarray(json.dumps(meta))
@@ -133,7 +167,7 @@ def load(path: str | os.PathLike[str]) -> Any:
 
     Returns
     -------
-    estimator : SigmoidClassifier, SoftmaxClassifier or MLPClassifier
+    estimator : SigmoidClassifier, SoftmaxClassifier, MLPClassifier or SampledSoftmaxClassifier
         Fitted, ready to predict.
 
     Raises
@@ -171,6 +205,8 @@ def load(path: str | os.PathLike[str]) -> Any:
     name = meta.get("estimator")
     if name not in classes:
         raise ValueError(f"{path!r} names an unknown estimator {name!r}")
+    if name == "SampledSoftmaxClassifier":
+        return _load_sampled(path, classes[name], meta, arrays)
     for key in ("w", "classes"):
         if key not in arrays:
             raise ValueError(f"{path!r} is missing the array {key!r}")
@@ -201,4 +237,39 @@ def load(path: str | os.PathLike[str]) -> Any:
     est._w = w
     est._head_ = est._head()
     est._publish()
+    return est
+
+
+def _load_sampled(path: str, cls: type, meta: dict[str, Any], arrays: dict[str, Any]) -> Any:
+    """Rebuild a SampledSoftmaxClassifier from its arrays, checking their shapes agree."""
+    for key in ("classes", "coef_", "intercept_"):
+        if key not in arrays:
+            raise ValueError(f"{path!r} is missing the array {key!r}")
+    est = cls()
+    est.set_params(**{k: _from_json_param(v) for k, v in meta["params"].items()})
+    coef = np.asarray(arrays["coef_"], dtype=np.float32)
+    intercept = np.asarray(arrays["intercept_"], dtype=np.float32)
+    components = arrays.get("components_")
+    k = arrays["classes"].shape[0]
+    n_features = meta.get("state", {}).get("n_features_in_")
+    hidden = n_features if components is None else est.n_components
+    problems = []
+    if coef.ndim != 2 or coef.shape != (k, hidden):
+        problems.append(f"coef_ has shape {coef.shape}, expected {(k, hidden)}")
+    if intercept.shape != (k,):
+        problems.append(f"intercept_ has shape {intercept.shape}, expected {(k,)}")
+    if components is not None and components.shape != (n_features, hidden):
+        problems.append(
+            f"components_ has shape {components.shape}, expected {(n_features, hidden)}"
+        )
+    if problems:
+        raise ValueError(f"{path!r} is inconsistent: " + "; ".join(problems))
+    for key, value in meta["state"].items():
+        setattr(est, key, value)
+    est.classes_ = arrays["classes"]
+    if "feature_names_in" in arrays:
+        est.feature_names_in_ = arrays["feature_names_in"].astype(object)
+    est.coef_ = coef
+    est.intercept_ = intercept
+    est.components_ = None if components is None else np.asarray(components, dtype=np.float32)
     return est

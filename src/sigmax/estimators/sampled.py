@@ -486,6 +486,11 @@ class SampledSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         (plus one per class).
         """
         first = not hasattr(self, "classes_")
+        if not first and not hasattr(self, "head_"):
+            raise ValueError(
+                "this SampledSoftmaxClassifier was loaded from a file, which keeps no optimizer "
+                "or sampler state: it can predict but not continue with partial_fit; fit it again"
+            )
         if first:
             self._check_params()
             if classes is None:
@@ -585,6 +590,16 @@ class SampledSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         """Full softmax probabilities in float64, shape (n, n_classes) (an ``n x K`` matrix)."""
         check_is_fitted(self)
         return softmax(self._logits64(self._validate_X(X, reset=False)))
+
+    def save(self, path: Any) -> None:
+        """Write the fitted model to `path` (``.npz`` with JSON metadata), atomically.
+
+        Load it back with :func:`sigmax.load`. Only the prediction state is kept (see
+        :mod:`sigmax.estimators.persistence`).
+        """
+        from sigmax.estimators.persistence import save
+
+        save(self, path)
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """Full log-softmax in float64, shape (n, n_classes)."""
