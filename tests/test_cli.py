@@ -409,3 +409,46 @@ def test_bench_suite_runs_scripts_with_quick(tmp_path, capfd):
     empty.mkdir()
     assert main(["bench", "--suite", str(empty)]) == 1
     assert "no bench_*.py scripts" in _one_line_error(capfd.readouterr().err)
+
+
+def test_compare_many_classes_compares_full_and_sampled_heads(tmp_path, capsys):
+    """More than 1,000 classes: the report compares the full softmax with the sampled heads
+    on a holdout (time, top-1, top-5, log-loss) and the verdict reads those numbers."""
+    rng = np.random.default_rng(0)
+    k, per, d = 1200, 3, 6
+    y = np.repeat(np.arange(k), per)
+    X = rng.standard_normal((k, d))[y] * 2 + rng.standard_normal((y.size, d)) * 0.5
+    p = tmp_path / "many.csv"
+    with p.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([*(f"x{j}" for j in range(d)), "label"])
+        for i in range(y.size):
+            w.writerow([*X[i].round(5), f"c{y[i]:04d}"])
+    out = tmp_path / "rep"
+    assert main(["compare", str(p), "--target", "label", "--cv", "2", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    doc = json.loads((out / "results.json").read_text())
+    (task,) = doc["tasks"]
+    assert task["n_classes"] == k
+    assert task["task"] == "multiclass"
+    mc = task["many_classes"]
+    assert set(mc["heads"]) == {"full softmax", "sampled softmax", "negative sampling"}
+    assert mc["n_train"] + mc["n_test"] == y.size
+    assert mc["n_test"] == y.size // 5
+    assert mc["epochs"] >= 10
+    assert mc["notes"] == []
+    for label, h in mc["heads"].items():
+        assert h["epochs"] == mc["epochs"]
+        assert 0.0 <= h["top1_accuracy"] <= h["top5_accuracy"] <= 1.0
+        assert h["fit_time_s"] > 0
+        assert 0.0 < h["log_loss"] < np.log(k) + 1.0
+        assert f"{label}: fit " in printed
+    full, samp = mc["heads"]["full softmax"], mc["heads"]["sampled softmax"]
+    # 1,200 well separated classes: both heads learn far beyond chance (5 / 1200 for top-5).
+    assert full["top5_accuracy"] > 0.2
+    assert samp["top5_accuracy"] > 0.2
+    assert f"{samp['top5_accuracy']:.3f} vs {full['top5_accuracy']:.3f}" in doc["verdict"]
+    assert "With 1200 classes the sampled softmax trained" in doc["verdict"]
+    md = (out / "report.md").read_text()
+    assert "Many classes: full vs sampled softmax" in md
+    assert f"| full softmax | softmax | {full['fit_time_s']:.2f} |" in md

@@ -210,7 +210,8 @@ def test_round_trip_sampled_softmax(tmp_path, params):
     np.testing.assert_array_equal(back.predict_top_k(X, k=5), est.predict_top_k(X, k=5))
     np.testing.assert_array_equal(back.predict_log_proba(X), est.predict_log_proba(X))
     assert back.evaluate(X, labels) == est.evaluate(X, labels)
-    assert back.n_iter_ == est.n_iter_ and back.t_ == est.t_
+    assert back.n_iter_ == est.n_iter_
+    assert back.t_ == est.t_
     assert back.loss_curve_ == est.loss_curve_
     with pytest.raises(ValueError, match="loaded from a file"):
         back.partial_fit(X, labels)

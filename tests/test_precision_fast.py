@@ -12,8 +12,10 @@
   = 6 (the largest excess measured was 4.2, float64 rows in +-5). Measured maxima over
   4 * 10^5 random entries (rows of 20): 66 ULP for float32 rows in +-100, 130 for float64
   rows in +-100, 512 for float64 rows in +-700.
-- log_softmax: the same source of error, but only through ``log1p(rest)``: each row within
-  ``max |x_j - max(x)| / 2 + LOG_SOFTMAX_SLACK`` ULP (slack 6; measured worst below).
+- log_softmax: the same source of error (the max entry's ``-log1p(rest)`` inherits the
+  rounding of the terms of ``rest``): each row within ``max |x_j - max(x)| + LOG_SOFTMAX_SLACK``
+  ULP (slack 6). Measured on the rows below: at most ``0.49 * max |x_j - max(x)| + 0.6``,
+  40 ULP for float64 and 1.6 for float32 (10 on the long float32 rows of ``_mpref``).
 - float16 (computed in float32 and rounded once) stays within 1 ULP for all three.
 - No false zeros: a result that is a normal number of the dtype never comes back as 0 (the
   ULP measure counts 0 for a nonzero reference as an infinite error), and confident rows keep
@@ -27,6 +29,8 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 import pytest
+
+import sigmax
 from _mpref import (
     DPS,
     elementwise_cases,
@@ -37,8 +41,6 @@ from _mpref import (
     row_cases,
     ulp_errors,
 )
-
-import sigmax
 
 SIGMOID_F32 = 3.0
 SOFTMAX_SLACK = 6.0
@@ -105,12 +107,12 @@ def test_softmax_fast_bound(dtype):
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_log_softmax_fast_bound(dtype):
-    """Each row within ``max |x_j - max(x)| / 2 + 6`` ULP (float16: 1 ULP)."""
+    """Each row within ``max |x_j - max(x)| + 6`` ULP (float16: 1 ULP)."""
     for row in _rows(dtype, np.random.default_rng(2)):
         got = np.asarray(sigmax.log_softmax(row, precision="fast"))
         assert got.dtype == dtype
         err = max_ulp(got, ref_log_softmax(row.astype(np.float64)), dtype)
-        bound = 1.0 if dtype == np.float16 else _gaps(row).max() / 2 + LOG_SOFTMAX_SLACK
+        bound = 1.0 if dtype == np.float16 else _gaps(row).max() + LOG_SOFTMAX_SLACK
         assert err <= bound, (row, err, bound)
 
 
@@ -152,10 +154,11 @@ def test_no_false_zero_for_normal_results(dtype, row):
     ref_lsm = ref_log_softmax(x.astype(np.float64))
     # The cases are chosen so that every true result is a normal number of the dtype.
     assert all(abs(r) >= tiny for r in ref_sm + ref_lsm)
-    assert np.all(sm != 0) and np.all(lsm != 0)
+    assert np.all(sm != 0)
+    assert np.all(lsm != 0)
     gap = _gaps(x).max()
     assert max_ulp(sm, ref_sm, dtype) <= gap + SOFTMAX_SLACK
-    assert max_ulp(lsm, ref_lsm, dtype) <= gap / 2 + LOG_SOFTMAX_SLACK
+    assert max_ulp(lsm, ref_lsm, dtype) <= gap + LOG_SOFTMAX_SLACK
 
 
 def test_log_softmax_fast_of_the_max_entry_keeps_log1p():

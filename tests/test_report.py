@@ -142,7 +142,47 @@ def test_many_classes_hook_runs_or_notes(monkeypatch, rng):
     except ImportError:
         assert "not available" in mc["note"]
     else:
-        assert 0.0 <= mc["accuracy"] <= 1.0
+        assert set(mc["heads"]) == set(compare.MANY_CLASSES_HEADS)
+        for h in mc["heads"].values():
+            assert 0.0 <= h["top1_accuracy"] <= h["top5_accuracy"] <= 1.0
+        assert "sampled softmax trained" in compare.verdict([r])
+
+
+def _many_dataset(rng, k=40, per=6):
+    y = np.repeat(np.arange(k), per)
+    X = rng.standard_normal((k, 4))[y] * 2 + rng.standard_normal((y.size, 4)) * 0.5
+    return datasets.Dataset(
+        name="many",
+        X=X,
+        y=y,
+        task="multiclass",
+        feature_names=["a", "b", "c", "d"],
+        target_names=["y"],
+        classes=np.arange(k),
+    )
+
+
+def test_many_classes_subsamples_the_cv_and_skips_a_costly_full_softmax(monkeypatch, rng):
+    pytest.importorskip("sigmax.estimators.sampled")
+    monkeypatch.setattr(compare, "MANY_CLASSES", 30)
+    monkeypatch.setattr(compare, "CV_CELLS", 40 * 100)  # 100 of the 240 rows
+    monkeypatch.setattr(compare, "FULL_SOFTMAX_BUDGET", 0.0)
+    ds = _many_dataset(rng)
+    r = compare.compare_dataset(ds, cv=2)
+    assert r["n_samples"] == 240
+    assert r["n_classes"] == 40
+    assert len(r["_oof"]["y"]) == 100
+    assert r["_oof"]["proba"]["softmax"].shape == (100, 40)
+    assert "on 100 subsampled rows" in r["cv"]
+    assert any("ran on a random 100 of the 240 rows" in n for n in r["notes"])
+    mc = r["many_classes"]
+    assert mc["n_train"] + mc["n_test"] == 240  # the section uses every row
+    assert "full softmax" not in mc["heads"]
+    assert "skipped" in mc["notes"][0]
+    assert "the full softmax was too costly to fit here" in compare.verdict([r])
+    tables = dict((t[0].split(" (")[0], t) for t in render._task_tables(r))
+    _, _header, rows = tables["Many classes: full vs sampled softmax"]
+    assert [row[0] for row in rows] == ["sampled softmax", "negative sampling"]
 
 
 def _fake(task: str, **kw):

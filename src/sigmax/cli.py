@@ -185,7 +185,15 @@ def _print_compare(doc: dict[str, Any], out: Path, *, quiet: bool) -> None:
                 f"{ml['sigmoid']['recall']:.2f} vs {ml['softmax_top1']['recall']:.2f}"
             )
         if "many_classes" in r:
-            console.print(f"[bold]{r['name']}[/]: many classes: {r['many_classes']}")
+            mc = r["many_classes"]
+            for label, h in mc.get("heads", {}).items():
+                ll = "n/a" if h["log_loss"] is None else f"{h['log_loss']:.3f}"
+                console.print(
+                    f"[bold]{r['name']}[/]: {label}: fit {h['fit_time_s']:.2f} s, top-1 "
+                    f"{h['top1_accuracy']:.3f}, top-5 {h['top5_accuracy']:.3f}, log-loss {ll}"
+                )
+            for note in mc.get("notes", []) + ([mc["note"]] if "note" in mc else []):
+                console.print(f"[bold]{r['name']}[/]: many classes: {note}")
     console.print()
     console.print(doc["verdict"])
     console.print()

@@ -223,8 +223,31 @@ def _task_tables(r: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[s
         )
     if "many_classes" in r:
         mc = r["many_classes"]
-        rows = [[k, str(v)] for k, v in mc.items()]
-        tables.append(("Many classes: sampled softmax", ["item", "value"], rows))
+        if "heads" not in mc:
+            rows = [[k, str(v)] for k, v in mc.items()]
+            tables.append(("Many classes: sampled softmax", ["item", "value"], rows))
+        else:
+            title = (
+                f"Many classes: full vs sampled softmax ({mc['n_classes']} classes, "
+                f"{mc['split']}: {mc['n_train']} train / {mc['n_test']} test rows, "
+                f"{mc['epochs']} epochs, batch {mc['batch_size']}, {mc['n_negatives']} "
+                f"negatives; {mc['n_test_unseen_class']} test rows of classes unseen in "
+                "training count as wrong and are left out of the log-loss)"
+                + "".join(f"; {n}" for n in mc.get("notes", []))
+            )
+            header = ["head", "loss", "fit time (s) ↓", "top-1 ↑", "top-5 ↑", "log-loss ↓"]
+            rows = [
+                [
+                    label,
+                    h["loss"],
+                    f"{h['fit_time_s']:.2f}",
+                    f"{h['top1_accuracy']:.3f}",
+                    f"{h['top5_accuracy']:.3f}",
+                    "n/a" if h["log_loss"] is None else f"{h['log_loss']:.3f}",
+                ]
+                for label, h in mc["heads"].items()
+            ]
+            tables.append((title, header, rows))
     return tables
 
 
