@@ -3,7 +3,9 @@
 Ops: softmax, log_softmax, the softmax VJP (from the saved output and from the logits), sigmoid
 and the sigmoid VJP (from the saved output). Peers: textbook NumPy, ``scipy.special`` and
 PyTorch CPU with ``torch.set_num_threads(os.cpu_count())``; ``np.copyto`` of the same array is
-the floor. Each op is timed in two calling conventions, compared only with each other:
+the floor. For the VJPs, ``sigmax`` uses the fused numba kernels when numba is installed and
+``no numba`` is the pure-NumPy path of the same call (``SIGMAX_DISABLE_NUMBA=1``). Each op
+is timed in two calling conventions, compared only with each other:
 allocating (a new result per call) and ``out=`` (into a preallocated array).
 
 Usage::
@@ -52,6 +54,21 @@ derivatives = _optional("sigmax.derivatives")
 
 def _sigmax(name: str) -> Any:
     return getattr(sigmax, name, None) or getattr(derivatives, name, None)
+
+
+def _no_numba(fn: Fn | None) -> Fn | None:
+    """`fn` on the pure-NumPy path (sigmax.derivatives reads the variable on every call)."""
+    if fn is None:
+        return None
+
+    def call() -> Any:
+        os.environ["SIGMAX_DISABLE_NUMBA"] = "1"
+        try:
+            return fn()
+        finally:
+            os.environ.pop("SIGMAX_DISABLE_NUMBA")
+
+    return call
 
 
 # Textbook NumPy: what a user writes without a library.
@@ -115,6 +132,7 @@ def candidates(
         f = _sigmax("softmax_vjp_from_output")
         if f is not None:
             c["sigmax"] = (lambda: f(s, g), _with_out(f, s, g, o))
+            c["no numba"] = (_no_numba(c["sigmax"][0]), _no_numba(c["sigmax"][1]))
         c["numpy"] = (lambda: np_softmax_vjp_from_output(s, g), None)
         if torch is not None:
             # The kernel autograd runs for softmax's backward.
@@ -123,6 +141,7 @@ def candidates(
         f = _sigmax("softmax_vjp")
         if f is not None:
             c["sigmax"] = (lambda: f(x, g), _with_out(f, x, g, o))
+            c["no numba"] = (_no_numba(c["sigmax"][0]), _no_numba(c["sigmax"][1]))
         c["numpy"] = (lambda: np_softmax_vjp_from_output(np_softmax(x), g), None)
         if torch is not None:
             c["torch"] = (
@@ -145,6 +164,7 @@ def candidates(
         f = _sigmax("sigmoid_vjp_from_output")
         if f is not None:
             c["sigmax"] = (lambda: f(sg, g), _with_out(f, sg, g, o))
+            c["no numba"] = (_no_numba(c["sigmax"][0]), _no_numba(c["sigmax"][1]))
         c["numpy"] = (lambda: np_sigmoid_vjp_from_output(sg, g), None)
         if torch is not None:
             aten = torch.ops.aten.sigmoid_backward
@@ -191,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# median of {args.repeat} runs after 1 warmup; ratios: lower is better\n")
     shapes = [SHAPES[i] for i in args.shapes] if args.shapes else SHAPES
     rng = np.random.default_rng(0)
-    headers = ["op", "shape", "dtype", "call", "sigmax", "fast", "numpy", "scipy", "torch"]
+    headers = ["op", "shape", "dtype", "call", "sigmax", "fast", "no numba", "numpy", "scipy"]
+    headers += ["torch"]
     headers += ["copy", "sigmax/best peer", "sigmax/copy", "fast/best peer", "fast/copy"]
     rows: list[list[str]] = []
     for shape in shapes:
@@ -209,12 +230,13 @@ def main(argv: list[str] | None = None) -> int:
                 cands = candidates(op, x, g, s, sg, o)
                 for conv, idx in (("alloc", 0), ("out=", 1)):
                     times: dict[str, float] = {}
-                    for name in ("sigmax", "fast", "numpy", "scipy", "torch"):
+                    for name in ("sigmax", "fast", "no numba", "numpy", "scipy", "torch"):
                         fn = cands.get(name, (None, None))[idx]
                         times[name] = (
                             harness.time_call(fn, repeat=args.repeat) if fn else float("nan")
                         )
-                    peers = [v for k, v in times.items() if k not in ("sigmax", "fast") and v == v]
+                    ours_ = ("sigmax", "fast", "no numba")
+                    peers = [v for k, v in times.items() if k not in ours_ and v == v]
                     if not peers and conv == "out=" and times["sigmax"] != times["sigmax"]:
                         continue
                     best = min(peers) if peers else float("nan")

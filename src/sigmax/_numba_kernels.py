@@ -1,0 +1,93 @@
+"""Optional fused numba kernels for :mod:`sigmax.derivatives` (``pip install sigmax[numba]``).
+
+The NumPy path of a derivative makes 5 to 8 passes over each block (one per ufunc). These
+kernels make one pass over memory per row (the reductions re-read a row while it is in cache),
+so they run close to the speed of a copy. They follow the NumPy path's algorithm and accuracy
+contract exactly (float64 arithmetic for float32 data, one rounding on the store, the softmax
+products pivoted on the probability above 1/2), and its NaN and infinity rules: only the order
+of the row sums differs, which moves a float64 result by a few rounding errors of the sum.
+
+Used by :mod:`sigmax.derivatives` only for C-contiguous float32/float64 NumPy arrays along the
+last axis, without masks, with ``precision="accurate"``, when numba imports and the environment
+variable ``SIGMAX_DISABLE_NUMBA`` is unset or ``0``. The kernels compile on first use (a fraction
+of a second per dtype, then cached on disk with ``cache=True``), never at import of
+:mod:`sigmax`; they release the GIL, so :func:`sigmax._array_api.block_rows` runs them on its
+threads.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+__all__ = ["enabled", "sigmoid_prime_from_output", "softmax_rows"]
+
+numba: Any
+try:
+    import numba
+except ImportError:  # the pure-NumPy path is used instead
+    numba = None
+
+
+def enabled(*arrays: np.ndarray) -> bool:
+    """Whether the kernels may run on `arrays`: numba is importable, not disabled by the
+    environment, and every array is C-contiguous with one dtype, float32 or float64."""
+    if numba is None or os.environ.get("SIGMAX_DISABLE_NUMBA", "0") not in ("", "0"):
+        return False
+    dt = arrays[0].dtype
+    return dt in (np.float32, np.float64) and all(
+        a.dtype == dt and a.flags.c_contiguous for a in arrays
+    )
+
+
+softmax_rows: Callable[[np.ndarray, np.ndarray, float, np.ndarray], None]
+sigmoid_prime_from_output: Callable[[np.ndarray, np.ndarray, np.ndarray], None]
+
+if numba is not None:
+    # Only the two row sums may be reassociated (so that they vectorize). Every other operation
+    # keeps IEEE semantics: no contraction into FMA, NaN and infinities as in NumPy.
+    _jit: Any = numba.njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+    _jit_sum: Any = numba.njit(
+        cache=True, nogil=True, error_model="numpy", boundscheck=False, fastmath={"reassoc"}
+    )
+
+    @_jit_sum
+    def _pivot(s: np.ndarray, v: np.ndarray) -> float:
+        # The indicator of s > 1/2 dotted with v, as the NumPy path: v at the one entry above
+        # 1/2 (or 0), and NaN when any v is NaN or infinite (0 * inf), as there.
+        acc = 0.0
+        for j in range(s.shape[0]):
+            acc += (1.0 if np.float64(s[j]) > 0.5 else 0.0) * np.float64(v[j])
+        return acc
+
+    @_jit_sum
+    def _dot_shifted(s: np.ndarray, v: np.ndarray, pv: float) -> float:
+        acc = 0.0
+        for j in range(s.shape[0]):
+            acc += np.float64(s[j]) * (np.float64(v[j]) - pv)
+        return acc
+
+    @_jit
+    def _softmax_rows(s: np.ndarray, v: np.ndarray, t: float, out: np.ndarray) -> None:
+        for i in range(s.shape[0]):
+            si, vi, oi = s[i], v[i], out[i]
+            pv = _pivot(si, vi)
+            c = _dot_shifted(si, vi, pv)
+            if t == 1.0:
+                for j in range(si.shape[0]):
+                    oi[j] = np.float64(si[j]) * ((np.float64(vi[j]) - pv) - c)
+            else:
+                for j in range(si.shape[0]):
+                    oi[j] = np.float64(si[j]) * (((np.float64(vi[j]) - pv) - c) / t)
+
+    @_jit
+    def _sigmoid_prime_from_output(s: np.ndarray, v: np.ndarray, out: np.ndarray) -> None:
+        for j in range(s.shape[0]):
+            sj = np.float64(s[j])
+            out[j] = ((1.0 - sj) * sj) * np.float64(v[j])
+
+    softmax_rows = _softmax_rows
+    sigmoid_prime_from_output = _sigmoid_prime_from_output

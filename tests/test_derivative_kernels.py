@@ -1,0 +1,210 @@
+"""The fast paths of sigmax.derivatives against the reference paths of the same module.
+
+The optional numba kernels against the pure-NumPy path, and the NumPy path's shortcut for
+blocks without a pivot against its full pivoted form. The reference paths are themselves tested
+against mpmath and finite differences in test_derivatives.py (which runs on the numba path
+when numba is installed, and on the NumPy path with SIGMAX_DISABLE_NUMBA=1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+import sigmax
+from sigmax import _numba_kernels as numba_kernels
+from sigmax import derivatives as d
+
+needs_numba = pytest.mark.skipif(numba_kernels.numba is None, reason="numba is not installed")
+
+SHAPES = [(7,), (300, 10), (40, 1000), (3, 20000), (600, 500)]  # the last one runs on threads
+
+
+def _both(
+    monkeypatch: pytest.MonkeyPatch, f: Callable[..., Any], *args: Any, **kw: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    monkeypatch.setenv("SIGMAX_DISABLE_NUMBA", "1")
+    ref = np.asarray(f(*args, **kw))
+    monkeypatch.setenv("SIGMAX_DISABLE_NUMBA", "0")
+    got = np.asarray(f(*args, **kw))
+    return ref, got
+
+
+def _ulps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance in units of the last place, counting across zero."""
+    it = np.int32 if a.dtype == np.float32 else np.int64
+    ia, ib = a.view(it).astype(np.int64), b.view(it).astype(np.int64)
+    top = np.int64(np.iinfo(it).min)
+    ia = np.where(ia < 0, top - ia, ia)
+    ib = np.where(ib < 0, top - ib, ib)
+    return np.abs(ia - ib)
+
+
+def _data(shape: tuple[int, ...], dtype: Any, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = (4.0 * rng.standard_normal(shape)).astype(dtype)
+    x[..., 0] += 40.0  # confident rows, where the pivot matters
+    if x.ndim > 1:
+        x[::3] = 0.0  # and rows of equal logits
+    g = rng.standard_normal(shape).astype(dtype)
+    return x, g
+
+
+@needs_numba
+def test_enabled_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    a = np.zeros((4, 5))
+    monkeypatch.setenv("SIGMAX_DISABLE_NUMBA", "0")
+    assert d._numba(a, a) is numba_kernels
+    assert d._numba(a, a.astype(np.float32)) is None  # mixed dtypes
+    assert d._numba(a[:, ::2], a[:, ::2]) is None  # not C-contiguous
+    assert d._numba(a.astype(np.float16), a.astype(np.float16)) is None
+    monkeypatch.setenv("SIGMAX_DISABLE_NUMBA", "1")
+    assert d._numba(a, a) is None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("name", ["sigmoid_vjp_from_output", "sigmoid_jvp_from_output"])
+@needs_numba
+def test_sigmoid_from_output_bit_for_bit(
+    monkeypatch: pytest.MonkeyPatch, name: str, shape: tuple[int, ...], dtype: Any
+) -> None:
+    x, g = _data(shape, dtype)
+    s = np.asarray(sigmax.sigmoid(x))
+    ref, got = _both(monkeypatch, getattr(d, name), s, g)
+    assert got.dtype == ref.dtype == dtype
+    np.testing.assert_array_equal(got.view(np.uint8), ref.view(np.uint8))
+
+
+SOFTMAX = ["softmax_vjp_from_output", "softmax_jvp_from_output", "softmax_vjp", "softmax_jvp"]
+
+
+def _softmax_both(
+    monkeypatch: pytest.MonkeyPatch, name: str, x: np.ndarray, g: np.ndarray, temperature: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(NumPy path, numba path, the softmax) of the product `name` on logits `x`."""
+    s = np.asarray(sigmax.softmax(x, temperature=temperature))
+    arg = s if name.endswith("_from_output") else x
+    ref, got = _both(monkeypatch, getattr(d, name), arg, g, temperature=temperature)
+    return ref, got, s
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.3])
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("name", SOFTMAX)
+@needs_numba
+def test_softmax_float32_within_one_ulp(
+    monkeypatch: pytest.MonkeyPatch, name: str, shape: tuple[int, ...], temperature: float
+) -> None:
+    x, g = _data(shape, np.float32)
+    ref, got, _ = _softmax_both(monkeypatch, name, x, g, temperature)
+    assert got.dtype == np.float32
+    assert _ulps(got, ref).max() <= 1
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.3])
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("name", SOFTMAX)
+@needs_numba
+def test_softmax_float64_within_sum_rounding(
+    monkeypatch: pytest.MonkeyPatch, name: str, shape: tuple[int, ...], temperature: float
+) -> None:
+    # Both paths compute s_j ((v_j - v_m) - c) / T with c = sum_i s_i (v_i - v_m), in float64;
+    # only the order of the sum differs (einsum's against the kernel's). That moves c by at most
+    # k eps sum_i |s_i w_i| each, so the results may differ by that, times s_j / T, plus one
+    # rounding of each result: a bound in ULPs of the terms, not of a cancelling result.
+    x, g = _data(shape, np.float64)
+    ref, got, s = _softmax_both(monkeypatch, name, x, g, temperature)
+    k = shape[-1]
+    eps = np.finfo(np.float64).eps
+    pivot = np.sum(np.where(s > 0.5, g, 0.0), axis=-1, keepdims=True)
+    w = g - pivot
+    scale = np.sum(np.abs(s * w), axis=-1, keepdims=True)
+    bound = s * (2.0 * k * eps * scale + eps * np.abs(w)) / temperature
+    assert np.all(np.abs(got - ref) <= bound + np.abs(ref) * eps)
+    # Rows with one confident class keep their relative accuracy on both paths.
+    if len(shape) > 1:
+        np.testing.assert_allclose(got[1::3, 0], ref[1::3, 0], rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@needs_numba
+def test_softmax_from_output_special_values(monkeypatch: pytest.MonkeyPatch, dtype: Any) -> None:
+    s = np.asarray(sigmax.softmax(np.zeros((6, 4), dtype=dtype)))
+    g = np.ones((6, 4), dtype=dtype)
+    s[0, 1] = np.nan  # NaN in the output: the row is NaN
+    g[1, 2] = np.nan  # NaN in the cotangent
+    g[2, 3] = np.inf  # an infinite cotangent: 0 * inf in the pivot makes the row NaN
+    g[3, 0] = -np.inf
+    s[4] = [1.0, 0.0, 0.0, 0.0]  # a one-hot output
+    for name in ("softmax_vjp_from_output", "softmax_jvp_from_output"):
+        ref, got = _both(monkeypatch, getattr(d, name), s, g)
+        np.testing.assert_array_equal(got, ref)
+    ref, got = _both(monkeypatch, d.sigmoid_vjp_from_output, s, g)
+    np.testing.assert_array_equal(got, ref)
+    x = np.zeros((6, 4), dtype=dtype)
+    x[0, 1], x[4, 0], x[5, 2] = np.nan, np.inf, 1000.0
+    for name in ("softmax_vjp", "softmax_jvp"):
+        ref, got = _both(monkeypatch, getattr(d, name), x, g)
+        np.testing.assert_array_equal(got, ref)
+
+
+@needs_numba
+def test_masks_stay_on_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    x, g = _data((20, 9), np.float64)
+    where = np.arange(9) % 3 != 0
+    ref, got = _both(monkeypatch, d.softmax_vjp, x, g, where=where)
+    np.testing.assert_array_equal(got.view(np.uint8), ref.view(np.uint8))
+    assert np.all(got[:, ~where] == 0.0)
+
+
+@pytest.mark.parametrize("name", ["softmax_vjp_from_output", "sigmoid_vjp_from_output"])
+@needs_numba
+def test_out_and_aliasing(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    f = getattr(d, name)
+    x, g = _data((50, 30), np.float32)
+    s = np.asarray(sigmax.softmax(x))
+    ref, _ = _both(monkeypatch, f, s, g)
+    out = np.empty_like(s)
+    assert f(s, g, out=out) is out
+    assert _ulps(out, ref).max() <= 1
+    g2 = g.copy()
+    assert f(s, g2, out=g2) is g2  # in-place backprop
+    assert _ulps(g2, ref).max() <= 1
+    np.testing.assert_array_equal(f(s[:, :0], g[:, :0]), np.zeros((50, 0), np.float32))
+    s.flags.writeable = g.flags.writeable = False  # read-only inputs compile their own types
+    assert _ulps(np.asarray(f(s, g)), ref).max() <= 1
+
+
+@pytest.mark.parametrize("k", [10, 100, 1000])
+@pytest.mark.parametrize("case", ["plain", "inf", "nan_v", "nan_s", "confident"])
+def test_numpy_no_pivot_bit_for_bit(monkeypatch: pytest.MonkeyPatch, k: int, case: str) -> None:
+    rng = np.random.default_rng(k)
+    x = 0.5 * rng.standard_normal((60, k))  # no probability above 1/2
+    if case == "confident":
+        x[::9, 1] += 40.0
+    s = np.asarray(sigmax.softmax(x))
+    v = rng.standard_normal((60, k))
+    if case == "inf":
+        v[5, 3] = np.inf  # the pivot's 0 * inf makes the row NaN: the full path
+    if case == "nan_v":
+        v[9, 0] = np.nan
+    if case == "nan_s":
+        s[4, 2] = np.nan
+    ref = np.empty_like(s)
+    got = np.full_like(s, -1.0)
+    d._np_shifted(s, v, ref)
+    with np.errstate(all="ignore"):
+        applied = d._np_shifted_no_pivot(s, v, got)
+    assert applied == (case == "plain")
+    if applied:
+        np.testing.assert_array_equal(got.view(np.uint64), ref.view(np.uint64))
+    # The public function on the NumPy path: the full path's result, special rows included.
+    monkeypatch.setenv("SIGMAX_DISABLE_NUMBA", "1")
+    with np.errstate(all="ignore"):
+        r = np.asarray(d.softmax_vjp_from_output(s, v))
+        expected = s * ref
+    np.testing.assert_array_equal(r.view(np.uint64), expected.view(np.uint64))
