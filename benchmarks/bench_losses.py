@@ -17,6 +17,7 @@ Usage::
     python benchmarks/bench_losses.py --quick    # 10x fewer rows, for development
     python benchmarks/bench_losses.py --markdown benchmarks/results/losses.md
     python benchmarks/bench_losses.py --accuracy # max ULP vs mpmath on the test cases
+    python benchmarks/bench_losses.py --heads    # per-call cost of the heads vs sklearn's _loss
 
 Every number is the median of ``--repeat`` runs after one warmup. The ratio column is
 sigmax / fastest peer (lower is better; <= 1 meets the target).
@@ -29,6 +30,7 @@ import importlib.util
 import math
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -191,6 +193,61 @@ def accuracy() -> list[list[str]]:
     return rows
 
 
+HEAD_SHAPES = [(1_797, 10), (20_000, 10), (200_000, 10), (10_000, 1_000)]
+
+
+def heads(repeat: int) -> list[list[str]]:
+    """Per-call cost of a head's ``loss_and_grad`` (the solver's inner loop, float64) against
+    scikit-learn's Cython ``HalfMultinomialLoss`` / ``HalfBinomialLoss.loss_gradient``."""
+    from sklearn._loss.loss import HalfBinomialLoss, HalfMultinomialLoss
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for n, k in HEAD_SHAPES:
+        z = rng.standard_normal((n, k)) * 3
+        y = rng.integers(0, k, n)
+        sw = rng.uniform(0.5, 2.0, n)
+        z1, t1 = z[:, 0].copy(), (y % 2).astype(np.float64)
+        cases = [
+            ("SoftmaxHead", f"({n:_}, {k:_})", sigmax.SoftmaxHead(), z, y),
+            ("SigmoidHead (binary)", f"({n:_},)", sigmax.SigmoidHead(), z1, t1),
+        ]
+        refs = [
+            partial(HalfMultinomialLoss(n_classes=k).loss_gradient, y.astype(float), z),
+            partial(HalfBinomialLoss().loss_gradient, t1, z1),
+        ]
+        for (name, shape, head, logits, target), ref in zip(cases, refs, strict=True):
+            t_head = harness.time_call(
+                partial(head.loss_and_grad, logits, target, sw), repeat=repeat
+            )
+            t_trust = harness.time_call(
+                partial(head.loss_and_grad, logits, target, sw, check_input=False),
+                repeat=repeat,
+            )
+            t_ref = harness.time_call(partial(ref, sample_weight=sw), repeat=repeat)
+            rows.append(
+                [
+                    name,
+                    shape,
+                    harness.fmt_seconds(t_head),
+                    harness.fmt_seconds(t_trust),
+                    harness.fmt_seconds(t_ref),
+                    f"{t_trust / t_ref:.2f}",
+                ]
+            )
+            print(" | ".join(rows[-1]), flush=True)
+    return rows
+
+
+HEAD_HEADERS = [
+    "head",
+    "logits",
+    "sigmax",
+    "sigmax, check_input=False",
+    "sklearn _loss",
+    "trusted / sklearn",
+]
+
 HEADERS = [
     "loss",
     "shape",
@@ -212,9 +269,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--markdown", type=Path, help="also write the table to this file")
     parser.add_argument("--accuracy", action="store_true", help="print max ULP vs mpmath")
+    parser.add_argument(
+        "--heads",
+        action="store_true",
+        help="per-call cost of the heads' loss_and_grad against scikit-learn's _loss",
+    )
     args = parser.parse_args(argv)
     if args.accuracy:
         harness.print_table(accuracy(), ["dtype", "BCE max ULP", "softmax CE max ULP", "bound"])
+        return 0
+    if args.heads:
+        print(f"{harness.machine()}; sigmax threads: {_n_threads()}\n", flush=True)
+        harness.print_table(heads(args.repeat), HEAD_HEADERS)
         return 0
     threads = _n_threads()
     if importlib.util.find_spec("torch") is not None:

@@ -201,3 +201,44 @@ def test_heads_keep_the_namespace(xp) -> None:
     assert value == pytest.approx(ref[0], rel=1e-14)
     p = SigmoidHead().predict_proba(xp.asarray(np.array([0.5, -1.0])))
     assert array_api_compat.array_namespace(p) is array_api_compat.array_namespace(z)
+
+
+@pytest.mark.parametrize(
+    "head", [*SOFTMAX_HEADS, SigmoidHead(), SigmoidHead(pos_weight=2.0)], ids=repr
+)
+def test_trusted_input_gives_the_same_loss_and_gradient(
+    head: Head, rng: np.random.Generator
+) -> None:
+    """check_input=False (a solver's loop) skips the checks, not any part of the result."""
+    z = rng.standard_normal((40, 4)) * 3
+    y = rng.integers(0, 4, 40)
+    if isinstance(head, SigmoidHead):
+        y = (rng.uniform(size=(40, 4)) < 0.4).astype(float)
+    elif head.ignore_index is not None:
+        y[::7] = head.ignore_index
+    w = rng.uniform(0.0, 2.0, 40)
+    w[3] = 0.0
+    z[3, 0] = np.inf  # a row of weight 0 counts as 0, even where its loss is inf
+    if isinstance(head, SigmoidHead):
+        y[3, 0] = 0.0
+    else:
+        y[3] = 1
+    for sw in (None, w):
+        value, grad = head.loss_and_grad(z, y, sw)
+        v2, g2 = head.loss_and_grad(z, y, sw, check_input=False)
+        assert v2 == value
+        np.testing.assert_array_equal(g2, grad)
+        assert np.isfinite(value) == (sw is not None)
+        assert value == pytest.approx(head.loss(z, y, sw), rel=1e-15)
+
+
+def test_softmax_head_fast_path_matches_the_general_path(rng: np.random.Generator) -> None:
+    """The fused NumPy path against the same head on probability rows (the general kernel)."""
+    z = rng.standard_normal((300, 5)) * 4
+    y = rng.integers(0, 5, 300)
+    w = rng.uniform(0.5, 2.0, 300)
+    head = SoftmaxHead()
+    v1, g1 = head.loss_and_grad(z, y, w)
+    v2, g2 = head.loss_and_grad(z, np.eye(5)[y], w)
+    assert v1 == pytest.approx(v2, rel=1e-14)
+    np.testing.assert_allclose(g1, g2, rtol=1e-13, atol=1e-18)

@@ -612,6 +612,70 @@ def test_all_labels_ignored_gives_zero_loss_and_gradient() -> None:
     np.testing.assert_array_equal(r.value, 0.0)
 
 
+#: precision="fast" (float32 computed in float32, float64 without the carried rounding error
+#: of z - m): the bounds it is tested to, in ULPs, on the same extreme cases.
+FAST_BOUND = {np.float16: 1.0, np.float32: 4.0, np.float64: 3.0}
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_fast_precision_values(dtype: type, rng: np.random.Generator) -> None:
+    z, t = _bce_cases(dtype)
+    got = sigmoid_cross_entropy(z, t, precision="fast")
+    assert got.dtype == dtype
+    ref = [mp_bce(float(a), float(b)) for a, b in zip(z, t, strict=True)]
+    assert ulp_errors(got, ref, dtype).max() <= FAST_BOUND[dtype]
+    zz = _softmax_rows(dtype, rng)
+    nl = [mp_nlogp(row) for row in zz]
+    n, k = zz.shape
+    for labels in (np.argmax(zz, axis=1), rng.integers(0, k, n), np.argmin(zz, axis=1)):
+        got = softmax_cross_entropy(zz, labels, precision="fast")
+        assert got.dtype == dtype
+        ref = [nl[i][labels[i]] for i in range(n)]
+        assert ulp_errors(got, ref, dtype).max() <= FAST_BOUND[dtype]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fast_precision_gradients(dtype: type, rng: np.random.Generator) -> None:
+    """Each gradient entry within (8 + |z_j - max z|) eps of the accurate one, relative."""
+    eps = float(np.finfo(dtype).eps)
+    z = (rng.standard_normal((500, 10)) * rng.uniform(0.1, 30, (500, 1))).astype(dtype)
+    y = rng.integers(0, 10, 500)
+    acc = softmax_cross_entropy_value_and_grad(z, y)
+    fast = softmax_cross_entropy_value_and_grad(z, y, precision="fast")
+    assert fast.grad.dtype == dtype
+    spread = z.max(axis=1, keepdims=True).astype(float) - z
+    tol = (8 + spread) * eps * np.abs(acc.grad) + float(np.finfo(dtype).smallest_subnormal)
+    assert np.all(np.abs(fast.grad.astype(float) - acc.grad) <= tol)
+    # the values: within (4 + max z - min z) eps, relative, as the docstring states
+    rng_row = (z.max(axis=1).astype(float) - z.min(axis=1)) + 4
+    tiny = float(np.finfo(dtype).smallest_subnormal)
+    assert np.all(np.abs(fast.value.astype(float) - acc.value) <= rng_row * eps * acc.value + tiny)
+    t = rng.uniform(size=z.shape).astype(dtype)
+    acc = sigmoid_cross_entropy_value_and_grad(z, t)
+    fast = sigmoid_cross_entropy_value_and_grad(z, t, precision="fast")
+    # sigma(z) - t may cancel: an absolute bound, in units of eps
+    np.testing.assert_allclose(fast.grad, acc.grad, rtol=0, atol=4 * eps)
+    np.testing.assert_allclose(fast.value, acc.value, rtol=8 * eps)
+
+
+def test_fast_precision_never_gives_a_false_zero() -> None:
+    # 999 terms of exp(-104) are each below float32's smallest subnormal, but their sum is not.
+    z = np.full((3, 1000), -104.0, np.float32)
+    z[:, 0] = 0.0
+    ref = mpmath.log1p(999 * mpmath.exp(-104))
+    for precision in ("accurate", "fast"):
+        v = softmax_cross_entropy(z, [0, 0, 0], precision=precision)
+        assert ulp_errors(v, [ref] * 3, np.float32).max() <= 1
+    v = sigmoid_cross_entropy(np.float32([92.0, -92.0]), np.float32([1.0, 0.0]), precision="fast")
+    assert ulp_errors(v, [mp_softplus(-92.0)] * 2, np.float32).max() <= 1
+    r = sigmoid_cross_entropy_value_and_grad(
+        np.float32([np.inf, -np.inf]), np.float32([1.0, 1.0]), precision="fast"
+    )
+    np.testing.assert_array_equal(r.value, [0.0, np.inf])
+    with pytest.raises(ValueError, match="`precision` must be 'accurate' or 'fast', got 'low'"):
+        softmax_cross_entropy(z, [0, 0, 0], precision="low")
+
+
 def test_top_level_exports() -> None:
     for name in (
         "sigmoid_cross_entropy",

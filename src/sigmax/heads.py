@@ -46,7 +46,6 @@ from sigmax.losses import (
     _softmax_labels_total,
     sigmoid_cross_entropy,
     sigmoid_cross_entropy_hvp,
-    sigmoid_cross_entropy_value_and_grad,
     softmax_cross_entropy,
     softmax_cross_entropy_hvp,
     softmax_cross_entropy_value_and_grad,
@@ -95,7 +94,8 @@ def _total(v: Array, w: np.ndarray | None, xp: Namespace) -> float:
     if w is None:
         return float(xp.sum(v))
     wx = _to_xp(w, xp, v)
-    terms = xp.where(wx > 0, v * wx, xp.zeros_like(v))
+    # Select before multiplying: inf * 0 would be nan (and warn).
+    terms = xp.where(wx > 0, v, xp.zeros_like(v)) * wx
     return float(xp.sum(terms))
 
 
@@ -263,19 +263,39 @@ class SigmoidHead(Head):
         once) NumPy targets are trusted to lie in [0, 1] with one per logit, and the sample
         weights to be non-negative, of shape ``(n,)``.
         """
-        x, xp = _logits2(logits)
+        trusted = not check_input and isinstance(logits, np.ndarray) and logits.ndim in (1, 2)
+        x, xp = (logits, array_api_compat.array_namespace(logits)) if trusted else _logits2(logits)
         n = x.shape[0]
-        trusted = not check_input and is_numpy(xp)
         if trusted:
             t = np.asarray(y).reshape(tuple(x.shape))
             w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         else:
             t = self._targets(x, y)
             w = None if sample_weight is None else _row_weights(sample_weight, n)
+        if is_numpy(xp) and x.dtype.kind == "f" and n:
+            # NumPy: the weights s_i / sum(s) go into the fused kernel (no passes of their
+            # own), and the values are summed in float64.
+            total_w = float(n) if w is None else float(w.sum())
+            rw = np.full(n, 1.0 / n) if w is None else w / (total_w or 1.0)
+            v, g = _sigmoid_run(
+                x,
+                t,
+                self.pos_weight,
+                self.label_smoothing,
+                None,
+                "both",
+                check=not trusted,
+                weight=rw,
+                val_dtype=np.float64,
+            )
+            assert v is not None
+            assert g is not None
+            return float(np.sum(v)), g
         v, g = _sigmoid_run(
             x, t, self.pos_weight, self.label_smoothing, None, "both", check=not trusted
         )
-        assert v is not None and g is not None
+        assert v is not None
+        assert g is not None
         v = v if x.ndim == 1 else xp.sum(v, axis=1)
         if w is None:
             if n == 0:
