@@ -512,6 +512,52 @@ def _along_axis(
     return res
 
 
+def _dask_blockwise(
+    fn: Any,
+    x: Any,
+    axis: Axis,
+    where: Any,
+    *,
+    reduce: bool = False,
+    keepdims: bool = False,
+    **options: Any,
+) -> Array | None:
+    """Map `fn` over a Dask array's blocks, with every reduced axis in one chunk.
+
+    Each block then takes the NumPy fast path (cache-sized, threaded, warning-free), and the
+    result stays lazy. Returns None for non-Dask input and for unknown chunk sizes, which go
+    to the generic Array API path.
+    """
+    if not array_api_compat.is_dask_array(x) or x.ndim == 0:
+        return None
+    x, xp = namespace(x)
+    axes = check_axis(axis, x.ndim)
+    if any(np.isnan(c) for c in x.shape):
+        return None
+    import dask.array as da
+
+    # A slice must sit in one block; other axes keep their chunks (Dask's own softmax does the
+    # same). The blocks' work is then exact and lazy, and nothing computes outside errstate.
+    if any(x.numblocks[a] > 1 for a in axes):
+        x = x.rechunk({a: -1 for a in axes})
+
+    dtype = np.dtype(result_dtype(x, xp))
+    args = [x]
+    if where is not None:
+        args.append(da.asarray(check_where(where, x, xp)).rechunk(x.chunks))
+
+    def block(b: np.ndarray, m: np.ndarray | None = None) -> np.ndarray:
+        extra = {"keepdims": keepdims} if reduce else {}
+        return np.asarray(fn(b, axis=axes, where=m, **extra, **options), dtype=dtype)
+
+    if not reduce:
+        return da.map_blocks(block, *args, dtype=dtype)
+    if keepdims:
+        chunks = tuple((1,) if a in axes else c for a, c in enumerate(x.chunks))
+        return da.map_blocks(block, *args, chunks=chunks, dtype=dtype)
+    return da.map_blocks(block, *args, drop_axis=axes, dtype=dtype)
+
+
 def softmax(
     x: Any,
     /,
@@ -578,6 +624,16 @@ def softmax(
     >>> sigmax.softmax([0.0, 1000.0, 300.0])  # no overflow, no false zero
     array([0.00000000e+000, 1.00000000e+000, 9.85967654e-305])
     """
+    if (
+        out is None
+        and (
+            r := _dask_blockwise(
+                softmax, x, axis, where, temperature=temperature, precision=precision
+            )
+        )
+        is not None
+    ):
+        return r
     return _along_axis(x, axis, where, temperature, _softmax_kernel, out=out, precision=precision)
 
 
@@ -631,6 +687,16 @@ def log_softmax(
     >>> sigmax.log_softmax(np.float32([0.0, -100.0]), precision="fast")  # still log1p
     array([-3.8e-44, -1.0e+02], dtype=float32)
     """
+    if (
+        out is None
+        and (
+            r := _dask_blockwise(
+                log_softmax, x, axis, where, temperature=temperature, precision=precision
+            )
+        )
+        is not None
+    ):
+        return r
     return _along_axis(
         x, axis, where, temperature, _log_softmax_kernel, out=out, precision=precision
     )
@@ -679,6 +745,9 @@ def logsumexp(
     >>> float(sigmax.logsumexp([0.0, -40.0]))
     4.248354255291589e-18
     """
+    r = _dask_blockwise(logsumexp, x, axis, where, reduce=True, keepdims=keepdims)
+    if r is not None:
+        return r
     return _along_axis(
         x,
         axis,
