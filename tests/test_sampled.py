@@ -357,6 +357,59 @@ def test_float32_keeps_dtype(rng):
     np.testing.assert_allclose(r.value, ref.value, rtol=1e-5)
 
 
+@pytest.mark.parametrize("with_bias", [True, False])
+@pytest.mark.parametrize("with_log_q", [True, False])
+@pytest.mark.parametrize("remove_hits", [True, False])
+@pytest.mark.parametrize("kind", ["sampled_softmax", "negative_sampling"])
+def test_float32_shared_matches_float64(rng, kind, with_bias, with_log_q, remove_hits):
+    # float32 with shared negatives takes the fused NumPy path (repeated ids merged); the
+    # float64 path, checked against finite differences above, is the reference.
+    k, d, n, m = 40, 6, 9, 30
+    h = rng.standard_normal((n, d)).astype(np.float32)
+    W = rng.standard_normal((k, d)).astype(np.float32)
+    b = rng.standard_normal(k).astype(np.float32) if with_bias else None
+    y = rng.integers(0, k, n)
+    neg = rng.integers(0, k, m)
+    neg[:3] = y[0]  # a repeated accidental hit
+    neg[3:6] = neg[6]  # a repeated negative
+    q = rng.uniform(0.01, 0.5, k)
+    lq = (np.log(q[y]), np.log(q[neg])) if with_log_q else None
+    kw: dict = dict(remove_accidental_hits=remove_hits)
+    fn = negative_sampling_loss
+    if kind == "sampled_softmax":
+        kw.update(log_q=lq, subtract_log_q=with_log_q)
+        fn = sampled_softmax_loss
+    cot = rng.uniform(0.1, 1.0, n)
+    r = fn(h, W, b, y, neg, _cotangent=cot.astype(np.float32), **kw)
+    ref = fn(
+        h.astype(float), W.astype(float), None if b is None else b.astype(float), y, neg,
+        _cotangent=cot.astype(np.float32).astype(float), **kw,
+    )  # fmt: skip
+    for got, want in zip(r, ref, strict=True):
+        if want is None:
+            assert got is None
+            continue
+        assert got.dtype == (np.int64 if want.dtype == np.int64 else np.float32)
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
+
+
+def test_sampled_softmax_float32_keeps_tiny_losses():
+    # The label holds nearly all the mass: the loss is ~1e-12, and 1 - p_label must not cancel.
+    h = np.array([[1.0, 0.0]], dtype=np.float32)
+    W = np.array([[30.0, 0.0], [2.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    neg = np.array([1, 2, 2])
+    kw = dict(subtract_log_q=False)
+    r = sampled_softmax_loss(h, W, None, [0], neg, **kw)
+    ref = sampled_softmax_loss(h.astype(float), W.astype(float), None, [0], neg, **kw)
+    assert 0 < float(ref.value[0]) < 1e-10
+    # Closed form: the loss is log1p(others) and dloss/dx_label = -others / (1 + others).
+    others = np.exp(2.0 - 30.0) + 2 * np.exp(-30.0)
+    np.testing.assert_allclose(ref.value, [np.log1p(others)], rtol=1e-14)
+    np.testing.assert_allclose(ref.grad_rows[0, 0], -others / (1 + others), rtol=1e-14)
+    np.testing.assert_allclose(r.value, ref.value, rtol=1e-6)
+    np.testing.assert_allclose(r.grad_rows, ref.grad_rows, rtol=1e-6, atol=1e-30)
+
+
 # --------------------------------------------------------------------------------------------
 # Chunked full softmax
 # --------------------------------------------------------------------------------------------
@@ -445,3 +498,16 @@ def test_head_errors():
 def test_public_names_are_exported():
     for name in sigmax.sampled.__all__:
         assert getattr(sigmax, name) is getattr(sigmax.sampled, name)
+
+
+def test_sampled_softmax_float32_label_far_below_a_negative():
+    # e^(z_label - max) underflows in float64: the loss must stay finite, ~900.
+    h = np.array([[1.0, 0.0]], dtype=np.float32)
+    W = np.array([[0.0, 0.0], [900.0, 0.0]], dtype=np.float32)
+    r = sampled_softmax_loss(h, W, None, [0], [1], subtract_log_q=False)
+    ref = sampled_softmax_loss(
+        h.astype(float), W.astype(float), None, [0], [1], subtract_log_q=False
+    )
+    np.testing.assert_allclose(r.value, [900.0], rtol=1e-7)
+    np.testing.assert_allclose(r.value, ref.value, rtol=1e-7)
+    np.testing.assert_allclose(r.grad_rows, ref.grad_rows, rtol=1e-7)

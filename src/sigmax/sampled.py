@@ -122,7 +122,7 @@ def _check_ids(ids: Any, n_classes: int, name: str, xp: Namespace, like: Array) 
             raise ValueError(
                 f"`{name}` must be in [0, {n_classes}), got {int(flat[i])} at flat index {i}"
             )
-    return xp.astype(ids, xp.int64)
+    return xp.astype(ids, xp.int64, copy=False)
 
 
 class _Inputs(NamedTuple):
@@ -152,8 +152,8 @@ def _check_inputs(hidden: Any, weights: Any, biases: Any, labels: Any, negatives
         )
     n_classes = weights.shape[0]
     dtype = result_dtype(hidden, xp)
-    hidden = xp.astype(hidden, dtype)
-    weights = xp.astype(weights, dtype)
+    hidden = xp.astype(hidden, dtype, copy=False)
+    weights = xp.astype(weights, dtype, copy=False)
     if biases is not None:
         biases = namespace(biases, "biases")[0]
         if (
@@ -163,7 +163,7 @@ def _check_inputs(hidden: Any, weights: Any, biases: Any, labels: Any, negatives
             biases = xp.asarray(biases, device=array_api_compat.device(hidden))
         if tuple(biases.shape) != (n_classes,):
             raise ValueError(f"`biases` must have shape ({n_classes},), got {tuple(biases.shape)}")
-        biases = xp.astype(biases, dtype)
+        biases = xp.astype(biases, dtype, copy=False)
     labels = _check_ids(labels, n_classes, "labels", xp, hidden)
     if tuple(labels.shape) != (n,):
         raise ValueError(f"`labels` must have shape ({n},), got {tuple(labels.shape)}")
@@ -345,6 +345,8 @@ def negative_sampling_loss(
         negatives = negatives.ids
     a = _check_inputs(hidden, weights, biases, labels, negatives)
     xp = a.xp
+    if _fused_numpy(a):
+        return _negative_sampling_shared_numpy(a, remove_accidental_hits, _cotangent)
     x_pos, x_neg, w_pos, w_neg = _logits(a)
     x_pos = xp.astype(x_pos, a.cdt)
     x_neg = xp.astype(x_neg, a.cdt)
@@ -357,6 +359,53 @@ def negative_sampling_loss(
     value = -log_sigmoid(x_pos) - xp.sum(neg_terms, axis=1)
     g_pos = -sigmoid(-x_pos)
     return _result(a, value, g_pos, g_neg, w_pos, w_neg, _cotangent)
+
+
+def _fused_numpy(a: _Inputs) -> bool:
+    """Whether the fused NumPy path applies: float16/32 (computed in float64), shared negatives.
+
+    float64 inputs keep the generic path, whose compensated log-softmax the fused one lacks.
+    """
+    return (
+        is_numpy(a.xp)
+        and a.shared
+        and a.cdt != a.dtype
+        and a.hidden.shape[0] > 0
+        and a.negatives.shape[0] > 0
+    )
+
+
+def _negative_sampling_shared_numpy(
+    a: _Inputs, remove_accidental_hits: bool, cotangent: np.ndarray | None
+) -> SampledLossResult:
+    """:func:`negative_sampling_loss` for NumPy float16/float32 with shared negatives.
+
+    A class drawn ``c`` times is computed once and its term and gradient multiplied by ``c``,
+    so the rows come out coalesced; the nonlinear terms run in float64 as in the generic path.
+    """
+    h, w, b, labels = a.hidden, a.weights, a.biases, a.labels
+    n = h.shape[0]
+    uniq, cnt = np.unique(a.negatives, return_counts=True)
+    w_neg = np.take(w, uniq, axis=0)
+    w_pos = np.take(w, labels, axis=0)
+    x_neg = np.asarray(h @ w_neg.T, dtype=np.float64)
+    x_pos = np.einsum("ij,ij->i", h, w_pos).astype(np.float64)
+    if b is not None:
+        x_neg += np.take(b, uniq)
+        x_pos += np.take(b, labels)
+    neg_terms = log_sigmoid(-x_neg)
+    g_neg = sigmoid(x_neg)
+    if remove_accidental_hits:
+        pos = np.minimum(np.searchsorted(uniq, labels), uniq.shape[0] - 1)
+        hit = np.flatnonzero(uniq[pos] == labels)
+        neg_terms[hit, pos[hit]] = 0.0
+        g_neg[hit, pos[hit]] = 0.0
+    c = cnt.astype(np.float64)
+    value = -log_sigmoid(x_pos) - neg_terms @ c
+    g_neg *= c
+    cot = np.ones(n) if cotangent is None else np.asarray(cotangent, dtype=np.float64)
+    g_pos = -sigmoid(-x_pos) * cot
+    return _assemble_shared_numpy(a, value, g_pos, g_neg, cot, uniq, w_pos, w_neg)
 
 
 def _log_q_pair(
@@ -483,9 +532,6 @@ def sampled_softmax_loss(
         )
     a = _check_inputs(hidden, weights, biases, labels, negatives)
     xp = a.xp
-    x_pos, x_neg, w_pos, w_neg = _logits(a)
-    z_pos = xp.astype(x_pos, a.cdt)
-    z_neg = xp.astype(x_neg, a.cdt)
     if pair is not None:
         lq_pos, lq_neg = (xp.astype(p, a.cdt) for p in pair)
         if tuple(lq_pos.shape) != tuple(a.labels.shape):
@@ -498,6 +544,14 @@ def sampled_softmax_loss(
                 f"the negatives' expected counts must have shape {tuple(a.negatives.shape)}, "
                 f"got {tuple(lq_neg.shape)}"
             )
+    if _fused_numpy(a):
+        return _sampled_softmax_shared_numpy(
+            a, None if pair is None else (lq_pos, lq_neg), remove_accidental_hits, _cotangent
+        )
+    x_pos, x_neg, w_pos, w_neg = _logits(a)
+    z_pos = xp.astype(x_pos, a.cdt)
+    z_neg = xp.astype(x_neg, a.cdt)
+    if pair is not None:
         z_pos = z_pos - lq_pos
         z_neg = z_neg - (lq_neg[None, :] if a.shared else lq_neg)
     z = xp.concat([z_pos[:, None], z_neg], axis=1)
@@ -508,9 +562,102 @@ def sampled_softmax_loss(
     lp = log_softmax(z, where=where)
     p = xp.exp(lp)
     value = -lp[:, 0]
-    g_pos = p[:, 0] - 1.0
+    # p - 1 would cancel when the label holds nearly all the mass.
+    g_pos = xp.expm1(lp[:, 0])
     g_neg = p[:, 1:]
     return _result(a, value, g_pos, g_neg, w_pos, w_neg, _cotangent)
+
+
+def _sampled_softmax_shared_numpy(
+    a: _Inputs,
+    lq: tuple[np.ndarray, np.ndarray] | None,
+    remove_accidental_hits: bool,
+    cotangent: np.ndarray | None,
+) -> SampledLossResult:
+    """:func:`sampled_softmax_loss` for NumPy float16/float32 with one shared row of negatives.
+
+    The training hot path (``SampledSoftmaxClassifier``), fused so that no step holds more
+    than one float64 ``(n, 1 + u)`` block:
+
+    * A class drawn ``c`` times enters once, with ``log c`` added to its logit:
+      ``c e^z = e^(z + log c)``, so the loss and every gradient are those of the ``c``
+      separate copies, and the rows come out already coalesced (``u <= m`` distinct ids).
+    * An accidental hit is the label's column, set to ``-inf``: it gets exactly zero mass.
+    * The softmax runs in float64 with the max shifted. The loss is ``log1p`` of the other
+      terms when the label holds the max, and ``log(sum) + max - z_label`` otherwise (at
+      least ``log 2``, and finite where ``e^(z_label - max)`` underflows); ``1 - p_label``
+      is ``others / sum``. Nothing cancels, so the results are far inside float32 rounding,
+      as with :func:`~sigmax.log_softmax`.
+    """
+    h, w, b, labels, neg = a.hidden, a.weights, a.biases, a.labels, a.negatives
+    n = h.shape[0]
+    uniq, inv, cnt = np.unique(neg, return_inverse=True, return_counts=True)
+    u = uniq.shape[0]
+    w_neg = np.take(w, uniq, axis=0)
+    w_pos = np.take(w, labels, axis=0)
+    z = np.empty((n, 1 + u), dtype=np.float64)
+    z[:, 1:] = h @ w_neg.T
+    z[:, 0] = np.einsum("ij,ij->i", h, w_pos)
+    col = np.log(cnt.astype(np.float64))
+    if b is not None:
+        col += np.take(b, uniq)
+        z[:, 0] += np.take(b, labels)
+    if lq is not None:
+        lq_u = np.empty(u, dtype=np.float64)
+        lq_u[inv.reshape(-1)] = lq[1]
+        col -= lq_u
+        z[:, 0] -= lq[0]
+    z[:, 1:] += col
+    if remove_accidental_hits:
+        pos = np.minimum(np.searchsorted(uniq, labels), u - 1)
+        hit = np.flatnonzero(uniq[pos] == labels)
+        z[hit, 1 + pos[hit]] = -np.inf
+    with np.errstate(invalid="ignore", over="ignore", under="ignore", divide="ignore"):
+        mx = np.max(z, axis=1)
+        z -= mx[:, None]
+        d0 = z[:, 0].copy()
+        e = np.exp(z, out=z)
+        others = np.sum(e[:, 1:], axis=1)
+        total = e[:, 0] + others
+        value = np.where(d0 == 0.0, np.log1p(others), np.log(total) - d0)
+    cot = np.ones(n) if cotangent is None else np.asarray(cotangent, dtype=np.float64)
+    scale = cot / total
+    return _assemble_shared_numpy(a, value, -others * scale, e[:, 1:], scale, uniq, w_pos, w_neg)
+
+
+def _assemble_shared_numpy(
+    a: _Inputs,
+    value: np.ndarray,
+    g_pos64: np.ndarray,
+    g_neg64: np.ndarray,
+    scale: np.ndarray,
+    uniq: np.ndarray,
+    w_pos: np.ndarray,
+    w_neg: np.ndarray,
+) -> SampledLossResult:
+    """Sparse gradients from dvalue/dx_label (n,) and ``scale[:, None] * g_neg64`` (n, u).
+
+    `uniq` are the distinct sorted negative ids (the columns of `g_neg64`), so only the
+    label rows need summing into the result.
+    """
+    h, labels = a.hidden, a.labels
+    d = h.shape[1]
+    g_pos = g_pos64.astype(a.dtype)
+    g_neg = np.empty(g_neg64.shape, dtype=a.dtype)
+    np.multiply(g_neg64, scale[:, None], out=g_neg, casting="same_kind")
+    grad_hidden = g_neg @ w_neg
+    grad_hidden += g_pos[:, None] * w_pos
+    row_ids = np.union1d(uniq, labels)
+    grad_rows = np.zeros((row_ids.shape[0], d), dtype=a.dtype)
+    grad_rows[np.searchsorted(row_ids, uniq)] = g_neg.T @ h
+    lab_at = np.searchsorted(row_ids, labels)
+    np.add.at(grad_rows, lab_at, g_pos[:, None] * h)
+    grad_bias = None
+    if a.biases is not None:
+        grad_bias = np.zeros(row_ids.shape[0], dtype=a.dtype)
+        grad_bias[np.searchsorted(row_ids, uniq)] = np.sum(g_neg, axis=0)
+        np.add.at(grad_bias, lab_at, g_pos)
+    return SampledLossResult(value.astype(a.dtype), grad_hidden, row_ids, grad_rows, grad_bias)
 
 
 def _ns_like(hidden: Any) -> tuple[Namespace, Array]:
