@@ -27,13 +27,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import cpu_model
 
 
 def make_task(k: int, d: int, n: int, n_test: int, sigma: float, seed: int = 0):
@@ -164,17 +167,6 @@ def big_run(args, log) -> dict:
         "peak_rss_mb": peak_rss_mb(),
         "n": X.shape[0],
     }
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:

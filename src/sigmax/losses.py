@@ -55,7 +55,7 @@ from sigmax._validation import (
     check_where,
     to_numpy,
 )
-from sigmax.functions import _Parts
+from sigmax.functions import _Parts, _softmax_kernel
 
 __all__ = [
     "ValueAndGrad",
@@ -1293,8 +1293,7 @@ def _softmax_probs(rows: _Rows) -> tuple[Array, Array, _Parts]:
     xp = rows.xp
     with np.errstate(all="ignore"):
         parts = _Parts(z, rows.v, xp, rows.compensate)
-        p = xp.where(parts.ismax, xp.ones_like(z), parts.terms) / (1.0 + parts.rest)
-        p = xp.where(parts.empty, xp.zeros_like(p), p)
+        p = _softmax_kernel(parts, xp)
     return z, p, parts
 
 
