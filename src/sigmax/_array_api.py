@@ -30,6 +30,7 @@ __all__ = [
     "namespace",
     "result_dtype",
     "scratch",
+    "unwrap_scalar",
 ]
 
 Array = Any
@@ -105,6 +106,13 @@ def compute_dtype(dtype: Any, xp: Namespace, x: Array | None = None) -> Any:
     if array_api_compat.is_torch_namespace(xp) and device_type == "mps":
         return xp.float32
     return xp.float64
+
+
+def unwrap_scalar(r: Array, xp: Namespace) -> Array:
+    """A 0-d NumPy result becomes a NumPy scalar, as NumPy's own reductions return."""
+    if is_numpy(xp) and getattr(r, "ndim", 1) == 0:
+        return r[()]
+    return r
 
 
 def full(xp: Namespace, shape: tuple[int, ...], value: float, like: Array) -> Array:

@@ -54,6 +54,7 @@ from sigmax._array_api import (
     namespace,
     result_dtype,
     scratch,
+    unwrap_scalar,
 )
 from sigmax._validation import check_axis, check_out, check_positive_scalar, check_where
 
@@ -507,9 +508,7 @@ def _along_axis(
         target = check_out(out, tuple(res.shape), dtype, xp)
         np.copyto(target, res)
         return target
-    if is_numpy(xp) and getattr(res, "ndim", 1) == 0:
-        return res[()]
-    return res
+    return unwrap_scalar(res, xp)
 
 
 def _dask_blockwise(

@@ -44,6 +44,7 @@ from sigmax._array_api import (
     namespace,
     result_dtype,
     scratch,
+    unwrap_scalar,
 )
 from sigmax._validation import (
     check_label_smoothing,
@@ -101,12 +102,6 @@ def _operand(a: Any, xp: Namespace, like: Array, dtype: Any) -> Array:
     if is_numpy(xp):
         return np.asarray(a, dtype=dtype)
     return xp.asarray(np.asarray(a), dtype=dtype, device=array_api_compat.device(like))
-
-
-def _finish(r: Array, xp: Namespace) -> Array:
-    if is_numpy(xp) and getattr(r, "ndim", 1) == 0:
-        return r[()]
-    return r
 
 
 # --------------------------------------------------------------------------------------------
@@ -369,8 +364,8 @@ def _sigmoid_run(
         else:
             block_rows(n, _block_scale(_SIGMOID_BLOCK), run)
     return (
-        None if val is None else _finish(val.reshape(shape), xp),
-        None if grd is None else _finish(grd.reshape(shape), xp),
+        None if val is None else unwrap_scalar(val.reshape(shape), xp),
+        None if grd is None else unwrap_scalar(grd.reshape(shape), xp),
     )
 
 
@@ -549,7 +544,7 @@ def sigmoid_cross_entropy_hessian_diag(
     array([2.50000000e-01, 1.92874985e-22])
     """
     h, xp, dtype, _ = _sigmoid_curvature(logits, targets, pos_weight, label_smoothing, where)
-    return _finish(xp.astype(h, dtype), xp)
+    return unwrap_scalar(xp.astype(h, dtype), xp)
 
 
 def sigmoid_cross_entropy_hvp(
@@ -588,7 +583,7 @@ def sigmoid_cross_entropy_hvp(
     check_shape(v, tuple(h.shape), "vector", "the shape of `logits`")
     if array_api_compat.array_namespace(v) is not xp and not is_numpy(xp):
         v = _operand(to_numpy(v), xp, h, cdt)
-    return _finish(xp.astype(h * xp.astype(v, cdt), dtype), xp)
+    return unwrap_scalar(xp.astype(h * xp.astype(v, cdt), dtype), xp)
 
 
 sigmoid_cross_entropy.__doc__ = (sigmoid_cross_entropy.__doc__ or "").replace(
@@ -903,7 +898,7 @@ def _run_rows(
                 )
         v, g = _scale_rows(v, g, row_weight, ignored, xp)
         return (
-            None if v is None else _finish(xp.astype(v, dtype), xp),
+            None if v is None else unwrap_scalar(xp.astype(v, dtype), xp),
             None if g is None else rows.restore(xp.astype(g, dtype)),
         )
 
@@ -965,7 +960,7 @@ def _run_rows(
         else:
             block_rows(n, _block_scale(_SOFTMAX_BLOCK, k), run)
     return (
-        None if val is None else _finish(val.reshape(rows.lead), xp),
+        None if val is None else unwrap_scalar(val.reshape(rows.lead), xp),
         None if grd is None else rows.restore(grd.reshape(rows.y.shape)),
     )
 
