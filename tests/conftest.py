@@ -37,3 +37,19 @@ def xp(request: pytest.FixtureRequest):
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(20261127)
+
+
+@pytest.fixture(params=["numpy", "fused"])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test on the pure-NumPy path and on the optional fused numba kernels (on every
+    slice length: the kernels otherwise take only slices longer than 64)."""
+    from sigmax import _numba_kernels, functions
+
+    if request.param == "numpy":
+        monkeypatch.setenv("SIGMAX_DISABLE_NUMBA", "1")
+    else:
+        if _numba_kernels.numba is None:
+            pytest.skip("numba is not installed")
+        monkeypatch.setenv("SIGMAX_DISABLE_NUMBA", "0")
+        monkeypatch.setattr(functions, "FUSED_MIN_K", 0)
+    return str(request.param)

@@ -1,8 +1,9 @@
-"""Accuracy of the function core against mpmath, in ULPs of the output dtype (NumPy path).
+"""Accuracy of the function core against mpmath, in ULPs of the output dtype.
 
 Bounds (stated in the docstrings of ``sigmax.functions``): <= 1 ULP for float16 and float32,
 <= 3 ULP for float64, for all five functions, on every case of ``tests/_mpref.py``.
-``benchmarks/accuracy_table.py`` prints the measured maxima.
+``benchmarks/accuracy_table.py`` prints the measured maxima. Every test runs on the pure-NumPy
+path and on the optional fused numba kernels (the `backend` fixture).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from _mpref import (
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("name", FUNCTIONS)
-def test_max_ulp_bound(name: str, dtype: type) -> None:
+def test_max_ulp_bound(name: str, dtype: type, backend: str) -> None:
     rng = np.random.default_rng(zlib.crc32(f"{name}-{np.dtype(dtype).name}".encode()))
     failures = [
         f"{case}: {err:.3g} ULP at {worst.tolist()[:6]}"
@@ -45,13 +46,13 @@ def test_max_ulp_bound(name: str, dtype: type) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def test_sigmoid_subnormal_float64() -> None:
+def test_sigmoid_subnormal_float64(backend: str) -> None:
     got = sigmax.sigmoid(np.float64(-720.0))
     assert float(got) == pytest.approx(2.0322308e-313, rel=1e-7)
     assert max_ulp(np.array([got]), ref_sigmoid(np.array([-720.0])), np.float64) <= 0.5
 
 
-def test_log_softmax_keeps_tiny_log_probability() -> None:
+def test_log_softmax_keeps_tiny_log_probability(backend: str) -> None:
     for dtype in (np.float32, np.float64):
         x = np.array([0.0, -100.0], dtype=dtype)
         got = sigmax.log_softmax(x)
@@ -63,7 +64,7 @@ def test_log_softmax_keeps_tiny_log_probability() -> None:
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-def test_softmax_subnormal_probabilities_are_not_flushed(dtype: type) -> None:
+def test_softmax_subnormal_probabilities_are_not_flushed(dtype: type, backend: str) -> None:
     fi = np.finfo(dtype)
     # exp(-gap) lies half way (in log) through the subnormal range of the dtype.
     gap = -np.log(float(fi.smallest_subnormal)) - 0.5 * np.log(2.0**fi.nmant)
@@ -75,7 +76,9 @@ def test_softmax_subnormal_probabilities_are_not_flushed(dtype: type) -> None:
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-def test_sigmoid_of_large_negative_is_exact_where_1_minus_sigmoid_cancels(dtype: type) -> None:
+def test_sigmoid_of_large_negative_is_exact_where_1_minus_sigmoid_cancels(
+    dtype: type, backend: str
+) -> None:
     # sigmoid(-x) = 1 - sigmoid(x) would be exactly 0 here; the right answer is ~exp(-x).
     x = np.linspace(1.0, -np.log(float(np.finfo(dtype).eps)) + 5, 50).astype(dtype)
     got = sigmax.sigmoid(-x)
@@ -91,7 +94,7 @@ def test_sigmoid_of_large_negative_is_exact_where_1_minus_sigmoid_cancels(dtype:
 @pytest.mark.skipif(
     np.finfo(np.longdouble).nmant <= 52, reason="the refinement needs an extended long double"
 )
-def test_logsumexp_float64_near_zero() -> None:
+def test_logsumexp_float64_near_zero(backend: str) -> None:
     """Documented bound (``sigmax.functions``, note [1]): <= 3 ULP while
     ``|r| >= 2**-10 * max(|m|, log1p(rest))``, and below that (where the result cancels
     beyond what ``np.longdouble`` recovers) an absolute error of at most 4 ulp of
@@ -102,7 +105,7 @@ def test_logsumexp_float64_near_zero() -> None:
     assert absolute <= 4.0
 
 
-def test_logsumexp_float64_near_zero_without_longdouble() -> None:
+def test_logsumexp_float64_near_zero_without_longdouble(backend: str) -> None:
     """Off NumPy there is no refinement: the absolute bound still holds."""
     torch = pytest.importorskip("torch")
 

@@ -41,7 +41,7 @@ EDGE_TABLE = [
 @pytest.mark.parametrize(
     ("row", "p", "logp", "lse"), [c[1:] for c in EDGE_TABLE], ids=[c[0] for c in EDGE_TABLE]
 )
-def test_edge_table(row, p, logp, lse):
+def test_edge_table(row, p, logp, lse, backend):
     np.testing.assert_allclose(softmax(row), p, rtol=1e-15)
     np.testing.assert_allclose(log_softmax(row), logp, rtol=1e-15)
     np.testing.assert_allclose(logsumexp(row), lse, rtol=1e-15)
@@ -112,7 +112,7 @@ def test_scalar_values():
     assert float(sigmoid(0)) == 0.5
 
 
-def test_temperature(rng):
+def test_temperature(rng, backend):
     x = rng.standard_normal((4, 5)) * 10
     for t in (0.25, 2.0, 8.0):  # powers of two: x / t is exact, so the results are identical
         np.testing.assert_array_equal(softmax(x, temperature=t), softmax(x / t))
@@ -136,7 +136,7 @@ def test_hardmax_ties_take_the_first_maximum():
 
 
 @pytest.mark.parametrize("fn", [sigmoid, log_sigmoid, softmax, log_softmax])
-def test_out(rng, fn):
+def test_out(rng, fn, backend):
     x = rng.standard_normal((6, 5))
     out = np.empty_like(x)
     assert fn(x, out=out) is out
@@ -162,7 +162,7 @@ def test_out(rng, fn):
 
 @pytest.mark.parametrize("fn", ALONG_AXIS, ids=lambda f: f.__name__)
 @pytest.mark.parametrize("k", [0, 1, 2, -1, -2])
-def test_axis_equals_moveaxis(rng, fn, k):
+def test_axis_equals_moveaxis(rng, fn, k, backend):
     x = rng.standard_normal((3, 4, 5)) * 5
     got = fn(x, axis=k)
     moved = fn(np.moveaxis(x, k, -1))
@@ -271,7 +271,7 @@ def test_public_names():
         assert getattr(sigmax, name) is getattr(f, name)
 
 
-def test_large_nonfinite_input_on_threads_does_not_warn(rng):
+def test_large_nonfinite_input_on_threads_does_not_warn(rng, backend):
     # Large enough for the thread pool: the caller's np.errstate must hold in the workers.
     import warnings
 

@@ -20,6 +20,8 @@
 - No false zeros: a result that is a normal number of the dtype never comes back as 0 (the
   ULP measure counts 0 for a nonzero reference as an infinite error), and confident rows keep
   ``log1p``: ``log_softmax([0, -40])[0]`` is ``-4.25e-18``, where ``log(1 + S)`` gives 0.
+- Every test runs on the pure-NumPy path and on the optional fused numba kernels, which
+  compute "fast" float32 with their own float32 ``exp`` (`backend` fixture).
 - The IEEE rules (nan slice, ``+inf`` sharing, fully masked slice) and the validation of
   `precision` are those of "accurate".
 """
@@ -75,7 +77,7 @@ def _gaps(row: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
-def test_sigmoid_fast_bound(dtype):
+def test_sigmoid_fast_bound(dtype, backend):
     """float32 within 3 ULP, float16 within 1, float64 identical to "accurate"."""
     bound = {np.float16: 1.0, np.float32: SIGMOID_F32}.get(dtype)
     for case, raw in elementwise_cases(dtype, np.random.default_rng(0)):
@@ -92,7 +94,7 @@ def test_sigmoid_fast_bound(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
-def test_softmax_fast_bound(dtype):
+def test_softmax_fast_bound(dtype, backend):
     """Each entry within ``|x_i - max(x)| + 6`` ULP (float16: 1 ULP)."""
     for row in _rows(dtype, np.random.default_rng(1)):
         got = np.asarray(sigmax.softmax(row, precision="fast"))
@@ -106,7 +108,7 @@ def test_softmax_fast_bound(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
-def test_log_softmax_fast_bound(dtype):
+def test_log_softmax_fast_bound(dtype, backend):
     """Each row within ``max |x_j - max(x)| + 6`` ULP (float16: 1 ULP)."""
     for row in _rows(dtype, np.random.default_rng(2)):
         got = np.asarray(sigmax.log_softmax(row, precision="fast"))
@@ -116,7 +118,7 @@ def test_log_softmax_fast_bound(dtype):
         assert err <= bound, (row, err, bound)
 
 
-def test_softmax_fast_error_is_the_rounded_difference():
+def test_softmax_fast_error_is_the_rounded_difference(backend):
     """The bound is not slack: with ``|x| <= 100`` float32 really loses tens of ULP, and
     "accurate" on the same rows does not (so the tests above would notice a regression)."""
     rng = np.random.default_rng(3)
@@ -145,7 +147,7 @@ def test_softmax_fast_error_is_the_rounded_difference():
         (np.float32, [5.0, 5.0 - 85.0, 1.0]),
     ],
 )
-def test_no_false_zero_for_normal_results(dtype, row):
+def test_no_false_zero_for_normal_results(dtype, row, backend):
     x = np.array(row, dtype=dtype)
     tiny = float(np.finfo(dtype).tiny)
     sm = np.asarray(sigmax.softmax(x, precision="fast"))
@@ -161,7 +163,7 @@ def test_no_false_zero_for_normal_results(dtype, row):
     assert max_ulp(lsm, ref_lsm, dtype) <= gap + LOG_SOFTMAX_SLACK
 
 
-def test_log_softmax_fast_of_the_max_entry_keeps_log1p():
+def test_log_softmax_fast_of_the_max_entry_keeps_log1p(backend):
     """``log(1 + S)`` rounds ``1 + S`` to 1 and gives 0 for the confident entry; log1p keeps
     it to a few ULP, in both dtypes (the float32 docstring example included)."""
     cases = [
@@ -181,14 +183,14 @@ def test_log_softmax_fast_of_the_max_entry_keeps_log1p():
     assert doc[0] < 0  # -3.8e-44, a float32 subnormal, not 0
 
 
-def test_sigmoid_fast_tails_are_not_flushed():
+def test_sigmoid_fast_tails_are_not_flushed(backend):
     x = np.array([-87.0, -100.0, -103.0, 20.0], np.float32)
     got = np.asarray(sigmax.sigmoid(x, precision="fast"))
     assert max_ulp(got, ref_sigmoid(x.astype(np.float64)), np.float32) <= SIGMOID_F32
     assert np.all(got[:3] > 0)  # normal, then subnormal, then the smallest subnormals
 
 
-def test_sigmoid_jvp_fast_tails():
+def test_sigmoid_jvp_fast_tails(backend):
     """The derivative in float32 keeps its tail too (``e / (1 + e)**2``, no ``1 - s``)."""
     x = np.array([-80.0, -30.0, 0.5, 30.0, 80.0], np.float32)
     got = np.asarray(sigmax.sigmoid_jvp(x, np.ones_like(x), precision="fast"))
@@ -209,7 +211,7 @@ def test_sigmoid_jvp_fast_tails():
     ids=lambda f: f.__name__,
 )
 @pytest.mark.parametrize("bad", ["exact", "FAST", "", None, 1])
-def test_precision_is_validated(fn, bad):
+def test_precision_is_validated(fn, bad, backend):
     x = np.array([0.5, -1.0], np.float32)
     args = (x,) if fn in (sigmax.sigmoid, sigmax.softmax, sigmax.log_softmax) else (x, x)
     with pytest.raises(ValueError, match=r"`precision` must be 'accurate' or 'fast', got"):
@@ -218,7 +220,7 @@ def test_precision_is_validated(fn, bad):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
-def test_ieee_rules_hold_in_fast_mode(dtype, name):
+def test_ieee_rules_hold_in_fast_mode(dtype, name, backend):
     fn = getattr(sigmax, name)
     inf, nan = np.inf, np.nan
     x = np.array(
@@ -248,7 +250,7 @@ def test_ieee_rules_hold_in_fast_mode(dtype, name):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_sigmoid_ieee_rules_hold_in_fast_mode(dtype):
+def test_sigmoid_ieee_rules_hold_in_fast_mode(dtype, backend):
     x = np.array([np.nan, np.inf, -np.inf, 0.0], dtype=dtype)
     got = np.asarray(sigmax.sigmoid(x, precision="fast"))
     assert np.isnan(got[0])

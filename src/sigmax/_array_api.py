@@ -8,11 +8,13 @@ path that works for any compliant namespace (array-api-strict, PyTorch, JAX, CuP
 from __future__ import annotations
 
 import contextvars
+import importlib
 import math
 import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from types import ModuleType
 from typing import Any
 
 import array_api_compat
@@ -26,6 +28,7 @@ __all__ = [
     "block_rows",
     "compute_dtype",
     "full",
+    "fused",
     "is_numpy",
     "namespace",
     "result_dtype",
@@ -221,3 +224,19 @@ def block_rows(
     else:
         for b in blocks:
             kernel(b)
+
+
+_fused_modules: dict[str, ModuleType] = {}
+
+
+def fused(module: str, *arrays: np.ndarray) -> ModuleType | None:
+    """The optional numba module `module` when its kernels may run on `arrays`, else None.
+
+    Imported on first use, so that ``import sigmax`` never pays for importing numba. The
+    module's ``enabled(*arrays)`` decides (numba importable, ``SIGMAX_DISABLE_NUMBA`` unset,
+    C-contiguous float32/float64 arrays of one dtype).
+    """
+    mod = _fused_modules.get(module)
+    if mod is None:
+        mod = _fused_modules[module] = importlib.import_module(module)
+    return mod if mod.enabled(*arrays) else None

@@ -38,7 +38,6 @@ Intel's SVML, numba's ``exp`` is about 6 times slower than NumPy's.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
@@ -51,6 +50,7 @@ from sigmax._array_api import (
     Namespace,
     block_rows,
     compute_dtype,
+    fused,
     is_numpy,
     moveaxes_last,
     namespace,
@@ -148,20 +148,13 @@ def _compute_dtype(dtype: Any, xp: Namespace, x: Array, precision: str) -> Any:
     return xp.float32
 
 
-_numba_module: list[ModuleType | None] = []
 #: Elements per call of an elementwise numba kernel (one block of `block_rows` each).
 _NB_CHUNK = 1 << 18
 
 
 def _numba(*arrays: np.ndarray) -> ModuleType | None:
-    """:mod:`sigmax._numba_kernels` when its fused kernels may run on `arrays`, else None.
-
-    Imported on first use, so that ``import sigmax`` never pays for importing numba.
-    """
-    if not _numba_module:
-        _numba_module.append(importlib.import_module("sigmax._numba_kernels"))
-    mod = _numba_module[0]
-    return mod if mod is not None and mod.enabled(*arrays) else None
+    """:mod:`sigmax._numba_kernels` when its fused kernels may run on `arrays`, else None."""
+    return fused("sigmax._numba_kernels", *arrays)
 
 
 def _finish_numpy(res: np.ndarray, out: np.ndarray | None) -> Array:

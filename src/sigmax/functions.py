@@ -28,7 +28,11 @@ The narrow dtypes are computed in float64 and rounded once. float64 is computed 
 compensated difference ``x - max(x)``, so small probabilities keep full relative accuracy.
 
 On NumPy the work runs in cache-sized blocks on up to 8 threads (``SIGMAX_NUM_THREADS``), in
-place in per-thread buffers. ``precision="fast"`` (sigmoid, softmax, log_softmax) computes
+place in per-thread buffers. With the optional ``sigmax[numba]`` extra, sigmoid and slices
+longer than 64 entries of softmax, log_softmax and logsumexp run fused kernels instead
+(:mod:`sigmax._numba_forward`: one pass over memory per row, a vectorized ``exp`` of their own,
+the same algorithm and the same tested bounds; ``SIGMAX_DISABLE_NUMBA=1`` turns them off).
+``precision="fast"`` (sigmoid, softmax, log_softmax) computes
 float32 in float32 and skips the compensation of float64: faster, within 3 ULP for sigmoid, but
 an entry of softmax or log_softmax may be off by up to about ``|x_i - max(x)|`` ULP (tens on
 small float32 probabilities, hundreds for float64 logits in +-700), still with ``log1p``, no
@@ -49,6 +53,7 @@ from sigmax._array_api import (
     block_rows,
     compute_dtype,
     full,
+    fused,
     is_numpy,
     moveaxes_last,
     namespace,
@@ -151,9 +156,13 @@ def _elementwise(
     flat_out = res.reshape(-1) if res.flags.c_contiguous else np.empty(x.size, dtype=dtype)
 
     np_kernel = _NP_ELEMENTWISE[kernel]
+    nb = fused(_FORWARD, flat_in, flat_out) if kernel is _sigmoid_kernel else None
 
     def run(rows: slice) -> None:
-        np_kernel(flat_in[rows], flat_out[rows], cdt)
+        if nb is not None:
+            nb.sigmoid_block(flat_in[rows], flat_out[rows], precision == "fast")
+        else:
+            np_kernel(flat_in[rows], flat_out[rows], cdt)
 
     with np.errstate(invalid="ignore"):
         block_rows(flat_in.size, 1, run)
@@ -420,6 +429,13 @@ def _np_rows_block(
 
 
 _KIND = {"_softmax_kernel": "softmax", "_log_softmax_kernel": "log_softmax"}
+_FUSED_KIND = {"softmax": 0, "log_softmax": 1, "logsumexp": 2}
+#: The optional fused kernels (numba), used on C-contiguous float32/float64 blocks.
+_FORWARD = "sigmax._numba_forward"
+#: Shorter slices stay on the NumPy path, which runs them transposed at SIMD speed across
+#: rows; the fused kernels vectorize along a slice. (Tests set it to 0 to run every case on
+#: the fused kernels.)
+FUSED_MIN_K = SMALL_K + 1
 
 
 def _prepare(
@@ -488,7 +504,16 @@ def _along_axis(
         else:
             res2 = np.empty((y2.shape[0], 1 if reduce else k), dtype=dtype)
 
+        nb = fused(_FORWARD, y2, res2) if v2 is None and k >= FUSED_MIN_K else None
+        code = _FUSED_KIND[kind]
+
         def run(rows: slice) -> None:
+            if nb is not None and nb.rows_forward(
+                y2[rows], res2[rows], code, t, precision == "fast"
+            ):
+                if reduce and cdt == np.float64:
+                    res2[rows] = _logsumexp_refine(y2[rows], None, res2[rows])
+                return
             if v2 is None and _np_rows_block(y2[rows], res2[rows], kind, t, cdt, compensate):
                 return
             z = scaled(y2[rows], np)

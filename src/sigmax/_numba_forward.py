@@ -1,0 +1,358 @@
+"""Optional fused numba kernels for the forward functions (``pip install sigmax[numba]``).
+
+NumPy's path for softmax makes 8 to 15 passes over each block, one per ufunc; these kernels
+make one pass over memory per row and do the rest while the row is in cache. They need an
+``exp`` that LLVM can vectorize: numba's own calls scalar libm (llvmlite is built without
+Intel's SVML), which is about 6 times slower than NumPy's SIMD ``exp``. So ``exp`` is written
+here, branch-free, for arguments ``t <= 0`` only (every forward op needs only those, after
+the max is subtracted or as ``exp(-|x|)``):
+
+- Cody-Waite reduction ``t = k ln 2 + r``, ``|r| <= ln 2 / 2``, with ``ln 2`` split in two
+  so that ``k ln2_hi`` is exact;
+- a Taylor polynomial for ``exp(r)``: degree 13 for float64 results (truncation below
+  ``2**-60``), degree 8 for results that are rounded to float32 (below ``2**-32``, that is
+  1/256 of a float32 ULP), degree 7 in float32 arithmetic for ``precision="fast"``;
+- the scale ``2**k`` built from its bits in two factors, so that a subnormal result is
+  rounded once from an exact product and never flushed to zero.
+
+The accuracy contract is NumPy's path's, checked against mpmath by the same tests
+(``tests/test_accuracy.py`` runs both paths): float32 input is computed in float64 and rounded
+once; float64 input carries the exact rounding error of ``x - max`` (TwoSum) into the
+reduced argument; row sums of float64 terms are taken in blocks of 256 whose partial sums are
+added with Neumaier's compensation, so the sum's error stays a few rounding errors of the sum
+at any row length.
+
+A block whose rows hold a non-finite max or sum (nan, infinities, overflow) is left to the
+NumPy path, which implements the IEEE rules: the kernels return False for it. The sigmoid
+kernels need no such escape (``exp(-|x|)`` is in [0, 1]; nan propagates).
+
+Used by :mod:`sigmax.functions` for C-contiguous float32/float64 NumPy blocks along the last
+axis without masks, when numba imports and ``SIGMAX_DISABLE_NUMBA`` is unset or ``0``. The
+kernels compile on first use (then are cached on disk), never at import of :mod:`sigmax`, and
+release the GIL so that :func:`sigmax._array_api.block_rows` runs them on its threads.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from sigmax._numba_kernels import enabled, numba
+
+__all__ = ["enabled", "rows_forward", "sigmoid_block"]
+
+rows_forward: Callable[[np.ndarray, np.ndarray, int, float, bool], bool]
+sigmoid_block: Callable[[np.ndarray, np.ndarray, bool], None]
+
+#: Kinds of row kernel, as passed to `rows_forward`.
+SOFTMAX, LOG_SOFTMAX, LOGSUMEXP = 0, 1, 2
+
+if numba is not None:
+    from numba import types
+    from numba.extending import intrinsic
+
+    def _bitcast(to: Any, frm: Any) -> Any:
+        """An intrinsic reinterpreting the bits of an integer of type `frm` as a float of
+        type `to` (numba has no scalar bit cast, and the scale 2**k is built from bits)."""
+
+        def typer(typingctx: Any, bits: Any) -> Any:
+            def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+                return builder.bitcast(args[0], context.get_value_type(to))
+
+            return to(frm), codegen
+
+        return intrinsic(typer)
+
+    _f64_from_bits: Any = _bitcast(types.float64, types.int64)
+    _f32_from_bits: Any = _bitcast(types.float32, types.int32)
+
+    # FMA contraction only: it makes the polynomial more accurate, never less. Reassociation
+    # would undo the range reduction, so only the row sums get it (`_jit_sum`).
+    _opts: dict[str, Any] = {"nogil": True, "error_model": "numpy", "boundscheck": False}
+    _jit: Any = numba.njit(cache=True, fastmath={"contract"}, **_opts)
+    _jit_sum: Any = numba.njit(cache=True, fastmath={"contract", "reassoc"}, **_opts)
+
+    _LOG2E = 1.4426950408889634
+    _LN2_HI = 6.93147180369123816490e-01  # 32 trailing zero bits: k * _LN2_HI is exact
+    _LN2_LO = 1.90821492927058770002e-10
+    _LOG2E_F = np.float32(1.44269504)
+    _LN2_HI_F = np.float32(0.693145751953125)  # 12 trailing zero bits
+    _LN2_LO_F = np.float32(1.428606765330187e-06)
+    # Adding and subtracting 1.5 * 2**52 rounds to the nearest integer in two vector
+    # instructions (np.floor is a scalar libm call that stops the loop from vectorizing).
+    _ROUND = 6755399441055744.0
+    _ROUND_F = np.float32(12582912.0)
+    _BLOCK = 256
+    #: Shorter chunks for float64 results: the vectorized sum of a chunk is the least
+    #: accurate step, and the float64 softmax's 3-ULP budget needs it within about 1 ULP.
+    _BLOCK64 = 32
+
+    @_jit
+    def _scale(p: float, k: float) -> float:
+        # p * 2**k, k integral in [-1100, 0]: two normal factors, one rounding.
+        n = np.int64(k)
+        n1 = n >> 1
+        return p * _f64_from_bits((n1 + 1023) << 52) * _f64_from_bits((n - n1 + 1023) << 52)
+
+    #: Taylor coefficients 1/i! of exp, highest degree first (Horner order).
+    _TAYLOR = tuple(1.0 / math.factorial(i) for i in range(13, -1, -1))
+
+    @_jit
+    def _reduce(t: float) -> tuple[float, float]:
+        """k and r with t = k ln 2 + r, |r| <= ln 2 / 2 (t clamped to -1100: exp is 0 there)."""
+        t = -1100.0 if t < -1100.0 else t
+        k = (t * _LOG2E + _ROUND) - _ROUND
+        return k, (t - k * _LN2_HI) - k * _LN2_LO
+
+    @_jit
+    def _horner(r: float, first: int) -> float:
+        # A constant trip count over a global tuple: LLVM unrolls it completely.
+        p = _TAYLOR[first]
+        for i in range(first + 1, len(_TAYLOR)):
+            p = p * r + _TAYLOR[i]
+        return p
+
+    @_jit
+    def _exp_tail(t: float, lo: float) -> float:
+        """exp(t + lo) for t <= 0 (nan propagates), lo a tiny correction; degree 13."""
+        k, r = _reduce(t)
+        return _scale(_horner(r + lo, 0), k)
+
+    @_jit
+    def _exp_tail_for32(t: float) -> float:
+        """exp(t) for t <= 0 in float64, accurate to 2**-32 relative: for float32 results."""
+        k, r = _reduce(t)
+        return _scale(_horner(r, 5), k)
+
+    @_jit
+    def _exp_tail_f32(t: np.float32) -> np.float32:
+        """exp(t) for t <= 0 in float32 arithmetic ("fast"); subnormal results kept."""
+        t = np.float32(-150.0) if t < np.float32(-150.0) else t
+        k = (t * _LOG2E_F + _ROUND_F) - _ROUND_F
+        r = (t - k * _LN2_HI_F) - k * _LN2_LO_F
+        p = np.float32(1.0 / 5040.0)
+        p = p * r + np.float32(1.0 / 720.0)
+        p = p * r + np.float32(1.0 / 120.0)
+        p = p * r + np.float32(1.0 / 24.0)
+        p = p * r + np.float32(1.0 / 6.0)
+        p = p * r + np.float32(0.5)
+        p = p * r + np.float32(1.0)
+        p = p * r + np.float32(1.0)
+        n = np.int32(k)
+        n1 = n >> 1
+        a = _f32_from_bits(np.int32((n1 + 127) << 23))
+        b = _f32_from_bits(np.int32((n - n1 + 127) << 23))
+        return p * a * b
+
+    @_jit_sum
+    def _rowmax(x: np.ndarray) -> Any:
+        # Eight running maxima, which LLVM packs into one vector register (a single running
+        # max is a loop-carried dependence it will not reorder). A nan may be skipped here;
+        # it still makes the row sum nan, which sends the block to the NumPy path.
+        n = x.shape[0]
+        m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = x[0]
+        nb = n - n % 8
+        for j in range(0, nb, 8):
+            m0, m1, m2, m3 = max(m0, x[j]), max(m1, x[j + 1]), max(m2, x[j + 2]), max(m3, x[j + 3])
+            m4, m5, m6, m7 = (
+                max(m4, x[j + 4]),
+                max(m5, x[j + 5]),
+                max(m6, x[j + 6]),
+                max(m7, x[j + 7]),
+            )
+        m0 = max(max(m0, m1), max(m2, m3))
+        m4 = max(max(m4, m5), max(m6, m7))
+        m = max(m0, m4)
+        for j in range(nb, n):
+            m = x[j] if x[j] > m else m
+        return m
+
+    @_jit
+    def _two_diff(z: float, m: float) -> tuple[float, float]:
+        # TwoSum: d + lo == z - m exactly.
+        d = z - m
+        bb = d - z
+        return d, (z - (d - bb)) + (-m - bb)
+
+    @_jit_sum
+    def _chunk64(x: np.ndarray, m: float, e: np.ndarray, mode: int) -> tuple[float, float]:
+        """exp(x_j - m) into e (exactly 1.0 at the max entries); returns the sum over the
+        other entries and the number of max entries. `mode` 0: float32 results (degree 8);
+        1: float64, plain difference; 2: float64, compensated difference.
+
+        Loops run over ``range(len)`` of slices: with a start index numba cannot prove the
+        index non-negative, and its wraparound check stops the loop from vectorizing.
+        """
+        s = 0.0
+        c = 0.0
+        if mode == 0:
+            for j in range(x.shape[0]):
+                d = np.float64(x[j]) - m
+                v = _exp_tail_for32(d)
+                e[j] = v
+                s += 0.0 if d == 0.0 else v
+                c += 1.0 if d == 0.0 else 0.0
+        elif mode == 1:
+            for j in range(x.shape[0]):
+                d = np.float64(x[j]) - m
+                v = _exp_tail(d, 0.0)
+                e[j] = v
+                s += 0.0 if d == 0.0 else v
+                c += 1.0 if d == 0.0 else 0.0
+        else:
+            for j in range(x.shape[0]):
+                d, lo = _two_diff(np.float64(x[j]), m)
+                v = _exp_tail(d, lo)
+                e[j] = v
+                s += 0.0 if d == 0.0 else v
+                c += 1.0 if d == 0.0 else 0.0
+        return s, c
+
+    @_jit_sum
+    def _chunk32(x: np.ndarray, m: np.float32, e: np.ndarray) -> tuple[float, float]:
+        """`_chunk64` in float32 arithmetic ("fast")."""
+        s = np.float32(0.0)
+        c = np.float32(0.0)
+        for j in range(x.shape[0]):
+            d = x[j] - m
+            v = _exp_tail_f32(d)
+            e[j] = v
+            s += np.float32(0.0) if d == np.float32(0.0) else v
+            c += np.float32(1.0) if d == np.float32(0.0) else np.float32(0.0)
+        return np.float64(s), np.float64(c)
+
+    @_jit
+    def _neumaier(s: float, comp: float, v: float) -> tuple[float, float]:
+        tot = s + v
+        if abs(s) >= abs(v):
+            comp += (s - tot) + v
+        else:
+            comp += (v - tot) + s
+        return tot, comp
+
+    @_jit
+    def _row_sums(z: np.ndarray, e: np.ndarray, mode: int) -> tuple[float, float]:
+        """The row's max `m` and ``rest``, the sum of exp(z_j - m) without the max entry.
+
+        Leaving the max entry out keeps ``log1p(rest)`` accurate on confident rows. Chunks are
+        summed with reassociation (vectorized), the chunk sums with Neumaier's compensation;
+        float64 results take short chunks, because the vectorized sum of a chunk is the least
+        accurate step and the float64 softmax's 3-ULP budget needs it within about 1 ULP.
+        """
+        k = z.shape[0]
+        m = np.float64(_rowmax(z))
+        s = 0.0
+        comp = 0.0
+        ties = -1.0
+        blk = _BLOCK64 if mode == 2 else _BLOCK
+        for a in range(0, k, blk):
+            if mode < 0:
+                ps, pc = _chunk32(z[a : a + blk], np.float32(m), e[a : a + blk])
+            else:
+                ps, pc = _chunk64(z[a : a + blk], m, e[a : a + blk], mode)
+            s, comp = _neumaier(s, comp, ps)
+            ties += pc
+        # Exact: the tied maxima beyond the first count 1 each, and never cancel `s`.
+        return m, (s + comp) + ties
+
+    @_jit
+    def _write(
+        z: np.ndarray, e: np.ndarray, o: np.ndarray, kind: int, mode: int, m: float, rest: float
+    ) -> None:
+        if kind == 0:
+            den = 1.0 + rest
+            if mode < 0:
+                inv32 = np.float32(1.0 / den)
+                for j in range(o.shape[0]):
+                    o[j] = e[j] * inv32
+            elif mode == 0:
+                # One extra float64 rounding vanishes when the result is rounded to float32.
+                inv = 1.0 / den
+                for j in range(o.shape[0]):
+                    o[j] = e[j] * inv
+            else:
+                for j in range(o.shape[0]):
+                    o[j] = e[j] / den
+        elif kind == 1:
+            lse = np.log1p(rest)
+            if mode < 0:
+                m32 = np.float32(m)
+                lse32 = np.float32(lse)
+                for j in range(o.shape[0]):
+                    o[j] = (z[j] - m32) - lse32
+            elif mode == 2:
+                for j in range(o.shape[0]):
+                    d, lo = _two_diff(np.float64(z[j]), m)
+                    o[j] = (d - lse) + lo
+            else:
+                for j in range(o.shape[0]):
+                    o[j] = (np.float64(z[j]) - m) - lse
+        else:
+            o[0] = m + np.log1p(rest)
+
+    @_jit
+    def _rows(
+        x: np.ndarray, out: np.ndarray, kind: int, t: float, mode: int, e: np.ndarray, z: np.ndarray
+    ) -> bool:
+        """softmax / log_softmax / logsumexp of each row of ``x / t`` into `out` (``(n, 1)``
+        for logsumexp). `mode` -1 computes float32 in float32 ("fast"), else see
+        `_chunk64`; `e` and `z` are scratch rows of the compute dtype (`z` holds ``x / t``
+        when ``t != 1``, divided in that dtype as the NumPy path does). Returns False (rows
+        partly written) as soon as a row has a non-finite max or sum.
+        """
+        for i in range(x.shape[0]):
+            xi = x[i]
+            if t == 1.0:
+                m, rest = _row_sums(xi, e, mode)
+                if not (np.isfinite(m) and np.isfinite(rest)):
+                    return False
+                _write(xi, e, out[i], kind, mode, m, rest)
+            else:
+                for j in range(z.shape[0]):
+                    z[j] = xi[j] / t
+                m, rest = _row_sums(z, e, mode)
+                if not (np.isfinite(m) and np.isfinite(rest)):
+                    return False
+                _write(z, e, out[i], kind, mode, m, rest)
+        return True
+
+    @_jit
+    def _sigmoid(x: np.ndarray, out: np.ndarray, mode: int) -> None:
+        """1 / (1 + exp(-x)) with the numerator e = exp(-|x|) below 0: never 1 - sigmoid."""
+        if mode < 0:
+            for j in range(x.shape[0]):
+                v = x[j]
+                e32 = _exp_tail_f32(-abs(v))
+                num32 = np.float32(1.0) if v >= np.float32(0.0) else e32
+                out[j] = num32 / (np.float32(1.0) + e32)
+        elif mode == 0:
+            for j in range(x.shape[0]):
+                v64 = np.float64(x[j])
+                e = _exp_tail_for32(-abs(v64))
+                out[j] = (1.0 if v64 >= 0.0 else e) / (1.0 + e)
+        else:
+            for j in range(x.shape[0]):
+                v64 = np.float64(x[j])
+                e = _exp_tail(-abs(v64), 0.0)
+                out[j] = (1.0 if v64 >= 0.0 else e) / (1.0 + e)
+
+    def _mode(dtype: np.dtype, precision: str) -> int:
+        if dtype == np.float32:
+            return -1 if precision == "fast" else 0
+        return 2 if precision == "accurate" else 1
+
+    def _rows_forward(x: np.ndarray, out: np.ndarray, kind: int, t: float, fast: bool) -> bool:
+        mode = _mode(x.dtype, "fast" if fast else "accurate")
+        cdt = np.float32 if mode < 0 else np.float64
+        k = x.shape[1]
+        return bool(_rows(x, out, kind, float(t), mode, np.empty(k, cdt), np.empty(k, cdt)))
+
+    def _sigmoid_block(x: np.ndarray, out: np.ndarray, fast: bool) -> None:
+        # float64 has no separate "fast" sigmoid: both precisions are the same code.
+        _sigmoid(x, out, -1 if fast and x.dtype == np.float32 else _mode(x.dtype, "accurate"))
+
+    rows_forward = _rows_forward
+    sigmoid_block = _sigmoid_block

@@ -1,0 +1,146 @@
+"""The optional fused forward kernels (:mod:`sigmax._numba_forward`).
+
+Their end results are held to the same mpmath bounds as the NumPy path in
+``test_accuracy.py`` and ``test_precision_fast.py`` (the `backend` fixture). Here: their own
+``exp`` against mpmath over its whole domain, including the subnormal range, and the block
+logic (chunk boundaries, temperature, rows that must fall back to the NumPy path).
+"""
+
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+import pytest
+
+import sigmax
+from sigmax import _numba_kernels, functions
+
+numba = pytest.importorskip("numba")
+if _numba_kernels.numba is None:  # pragma: no cover
+    pytest.skip("numba is not installed", allow_module_level=True)
+
+from sigmax import _numba_forward as F  # noqa: E402
+
+
+@numba.njit
+def _apply(f, x, out):  # type: ignore[no-untyped-def]
+    for i in range(x.shape[0]):
+        out[i] = f(x[i])
+
+
+@numba.njit
+def _exp64(t):  # type: ignore[no-untyped-def]
+    return F._exp_tail(t, 0.0)
+
+
+def _exp_args(dtype: type, n: int = 4000) -> np.ndarray:
+    """Arguments t <= 0 across the domain: near 0, moderate, and down to underflow."""
+    rng = np.random.default_rng(7)
+    lo = float(np.log(np.finfo(dtype).smallest_subnormal)) - 1.0
+    t = np.concatenate(
+        [-rng.uniform(0, 1e-6, 100), -rng.uniform(0, 2, n), rng.uniform(lo, 0, n), [0.0, lo]]
+    )
+    return t.astype(dtype)
+
+
+def _rel_err(got: np.ndarray, t: np.ndarray, dtype: type) -> np.ndarray:
+    """|got - exp(t)| in ULPs of `dtype` (mpmath reference at 40 digits)."""
+    ref = np.array([float(mpmath.exp(mpmath.mpf(float(v)))) for v in t.tolist()])
+    tiny = float(np.finfo(dtype).smallest_subnormal)
+    spacing = np.spacing(np.maximum(ref, tiny).astype(dtype)).astype(np.float64)
+    return np.abs(got.astype(np.float64) - ref) / spacing
+
+
+def test_exp_float64_within_one_ulp() -> None:
+    t = _exp_args(np.float64)
+    out = np.empty_like(t)
+    with mpmath.workdps(40):
+        _apply(_exp64, t, out)
+        err = _rel_err(out, t, np.float64)
+    assert err.max() <= 1.0, (err.max(), t[err.argmax()])
+    assert np.all(out[t > -745.0] > 0.0)  # subnormal results are kept, never flushed
+
+
+def test_exp_for_float32_results_is_accurate_to_2_to_the_minus_30() -> None:
+    t = _exp_args(np.float64)
+    t = t[t > -700]  # the relative measure below is for normal float64 results
+    out = np.empty_like(t)
+    _apply(F._exp_tail_for32, t, out)
+    with mpmath.workdps(40):
+        ref = np.array([float(mpmath.exp(mpmath.mpf(float(v)))) for v in t.tolist()])
+    assert (np.abs(out - ref) / ref).max() < 2.0**-30
+
+
+def test_exp_float32_arithmetic_within_two_ulp_and_no_false_zero() -> None:
+    t = _exp_args(np.float32)
+    out = np.empty_like(t)
+    _apply(F._exp_tail_f32, t, out)
+    with mpmath.workdps(40):
+        err = _rel_err(out, t, np.float32)
+    assert err.max() <= 2.0, (err.max(), t[err.argmax()])
+    assert np.all(out[t > np.float32(-103.0)] > 0.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("precision", ["accurate", "fast"])
+@pytest.mark.parametrize("k", [65, 257, 1000, 20_000])
+@pytest.mark.parametrize("temperature", [1.0, 0.37])
+def test_fused_matches_numpy_path(
+    monkeypatch: pytest.MonkeyPatch, dtype: type, precision: str, k: int, temperature: float
+) -> None:
+    """Chunk boundaries (32 and 256 entries), long rows, temperature: the fused kernels and
+    the NumPy path agree to within their two error bounds."""
+    rng = np.random.default_rng(k)
+    x = (rng.standard_normal((64, k)) * 6).astype(dtype)
+    x[::5, 3] += 60.0  # confident rows
+    x[1::7] = x[1::7, :1]  # rows of equal logits (every entry a tied max)
+    results = {}
+    for disable in ("1", "0"):
+        monkeypatch.setenv("SIGMAX_DISABLE_NUMBA", disable)
+        results[disable] = [
+            sigmax.softmax(x, temperature=temperature, precision=precision),
+            sigmax.log_softmax(x, temperature=temperature, precision=precision),
+        ]
+        if precision == "accurate" and temperature == 1.0:
+            results[disable].append(sigmax.logsumexp(x))
+    # "fast" moves an entry by up to |x_i/t - max(x/t)| + 6 ULP on either path.
+    gap = float(np.ptp(x.astype(np.float64) / temperature, axis=-1).max())
+    tol = (4.0 if precision == "accurate" else 2 * (gap + 6)) * np.finfo(dtype).eps
+    for ref, got in zip(results["1"], results["0"], strict=True):
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, ref, rtol=tol, atol=np.finfo(dtype).tiny)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_non_finite_rows_fall_back_to_the_ieee_rules(
+    monkeypatch: pytest.MonkeyPatch, dtype: type
+) -> None:
+    """A block holding a nan row, a +inf row and an overflowing row among finite rows: those
+    rows follow the documented rules, the others are unaffected."""
+    monkeypatch.setenv("SIGMAX_DISABLE_NUMBA", "0")
+    monkeypatch.setattr(functions, "FUSED_MIN_K", 0)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((6, 100)).astype(dtype)
+    x[1, 5] = np.nan
+    x[2, [4, 9]] = np.inf
+    x[3, :] = -np.inf
+    p = sigmax.softmax(x)
+    assert np.isnan(p[1]).all()
+    np.testing.assert_array_equal(p[2, [4, 9]], [0.5, 0.5])
+    np.testing.assert_array_equal(p[3], 0.0)  # no mass, as a fully masked slice
+    np.testing.assert_array_equal(sigmax.log_softmax(x)[3], -np.inf)
+    ok = [0, 4, 5]
+    monkeypatch.setenv("SIGMAX_DISABLE_NUMBA", "1")
+    np.testing.assert_allclose(p[ok], sigmax.softmax(x[ok]), rtol=4 * np.finfo(dtype).eps)
+
+
+def test_sigmoid_fused_matches_numpy_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    x = np.concatenate([np.linspace(-800, 800, 5001), [np.nan, np.inf, -np.inf, 0.0, -0.0]])
+    for dtype in (np.float32, np.float64):
+        xd = x.astype(dtype)
+        monkeypatch.setenv("SIGMAX_DISABLE_NUMBA", "1")
+        ref = sigmax.sigmoid(xd)
+        monkeypatch.setenv("SIGMAX_DISABLE_NUMBA", "0")
+        got = sigmax.sigmoid(xd)
+        np.testing.assert_allclose(got, ref, rtol=4 * np.finfo(dtype).eps, atol=0)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
