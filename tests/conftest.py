@@ -43,7 +43,7 @@ def rng() -> np.random.Generator:
 def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Runs a test on the pure-NumPy path and on the optional fused numba kernels (on every
     slice length: the kernels otherwise take only slices longer than 64)."""
-    from sigmax import _numba_kernels, functions
+    from sigmax import _numba_kernels, functions, losses
 
     if request.param == "numpy":
         monkeypatch.setenv("SIGMAX_DISABLE_NUMBA", "1")
@@ -52,4 +52,5 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
             pytest.skip("numba is not installed")
         monkeypatch.setenv("SIGMAX_DISABLE_NUMBA", "0")
         monkeypatch.setattr(functions, "FUSED_MIN_K", 0)
+        monkeypatch.setattr(losses, "_FUSED_MIN_K", 0)
     return str(request.param)

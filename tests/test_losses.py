@@ -141,7 +141,7 @@ def _softmax_rows(dtype: type, rng: np.random.Generator) -> np.ndarray:
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
-def test_softmax_cross_entropy_ulp(dtype: type, rng: np.random.Generator) -> None:
+def test_softmax_cross_entropy_ulp(dtype: type, rng: np.random.Generator, backend: str) -> None:
     z = _softmax_rows(dtype, rng)
     nl = [mp_nlogp(row) for row in z]
     n, k = z.shape
@@ -164,7 +164,9 @@ def test_softmax_cross_entropy_ulp(dtype: type, rng: np.random.Generator) -> Non
 
 
 @pytest.mark.parametrize(("dtype", "bound"), [(np.float32, 1.0), (np.float64, 5.0)])
-def test_softmax_gradient_ulp(dtype: type, bound: float, rng: np.random.Generator) -> None:
+def test_softmax_gradient_ulp(
+    dtype: type, bound: float, rng: np.random.Generator, backend: str
+) -> None:
     """p - onehot against mpmath, with 1 - p_y formed from the other terms (no cancellation)."""
     z = _softmax_rows(dtype, rng)
     n, k = z.shape
@@ -182,7 +184,7 @@ def test_softmax_gradient_ulp(dtype: type, bound: float, rng: np.random.Generato
         assert ulp_errors(grad, ref, dtype).max() <= bound
 
 
-def test_softmax_cross_entropy_confident_and_offsets() -> None:
+def test_softmax_cross_entropy_confident_and_offsets(backend: str) -> None:
     z = np.array([[0.0, -92.0], [1e8, 1e8]], dtype=np.float32)
     v = softmax_cross_entropy(z, [0, 1])
     assert v[0] == np.float32(1.1089390193121365e-40)
@@ -208,7 +210,7 @@ def test_softmax_cross_entropy_with_targets_ulp(dtype: type, rng: np.random.Gene
     assert ulp_errors(got, ref, dtype).max() <= BOUND[dtype]
 
 
-def test_infinite_logits_with_hard_targets_give_zero_or_inf() -> None:
+def test_infinite_logits_with_hard_targets_give_zero_or_inf(backend: str) -> None:
     z = np.array([[np.inf, 0.0, -np.inf], [np.inf, 0.0, -np.inf], [-np.inf, 1.0, 2.0]])
     r = softmax_cross_entropy_value_and_grad(z, [0, 2, 0])
     np.testing.assert_array_equal(r.value, [0.0, np.inf, np.inf])
@@ -254,7 +256,9 @@ SOFTMAX_OPTIONS = [
 
 
 @pytest.mark.parametrize("opts", SOFTMAX_OPTIONS)
-def test_softmax_gradient_matches_finite_differences(rng: np.random.Generator, opts) -> None:
+def test_softmax_gradient_matches_finite_differences(
+    rng: np.random.Generator, opts, backend: str
+) -> None:
     z = rng.standard_normal((6, 5)) * 2
     labels = rng.integers(0, 5, 6)
     if "ignore_index" in opts:
@@ -373,7 +377,7 @@ def test_softmax_hvp_with_class_weight_is_row_scaled(rng: np.random.Generator) -
 # --------------------------------------------------------------------------------------------
 
 
-def test_against_sklearn_losses_at_extreme_logits(rng: np.random.Generator) -> None:
+def test_against_sklearn_losses_at_extreme_logits(rng: np.random.Generator, backend: str) -> None:
     from sklearn._loss.loss import HalfBinomialLoss, HalfMultinomialLoss
 
     raw = np.array([-1e8, -745.0, -700.0, -92.0, -40.0, -3.0, 0.0, 3.0, 40.0, 92.0, 700.0, 1e8])
@@ -408,7 +412,7 @@ def test_against_sklearn_losses_at_extreme_logits(rng: np.random.Generator) -> N
 torch = pytest.importorskip("torch")
 
 
-def test_against_torch_cross_entropy(rng: np.random.Generator) -> None:
+def test_against_torch_cross_entropy(rng: np.random.Generator, backend: str) -> None:
     import torch.nn.functional as F
 
     z = rng.standard_normal((20, 6)) * 4
@@ -531,7 +535,9 @@ def test_narrow_dtypes_and_int_logits() -> None:
     assert v.dtype == np.float64
 
 
-def test_blocked_and_threaded_path_matches_small_blocks(rng: np.random.Generator) -> None:
+def test_blocked_and_threaded_path_matches_small_blocks(
+    rng: np.random.Generator, backend: str
+) -> None:
     z = (rng.standard_normal((40_000, 9)) * 5).astype(np.float32)
     labels = rng.integers(0, 9, 40_000)
     r = softmax_cross_entropy_value_and_grad(z, labels)
@@ -602,7 +608,7 @@ def test_bad_input_messages() -> None:
     softmax_cross_entropy_with_targets(np.zeros((1, 3), np.float32), t32)
 
 
-def test_all_labels_ignored_gives_zero_loss_and_gradient() -> None:
+def test_all_labels_ignored_gives_zero_loss_and_gradient(backend: str) -> None:
     z = np.array([[1.0, np.inf, 0.0], [0.0, 0.0, 0.0]])
     r = softmax_cross_entropy_value_and_grad(z, [-100, -100], ignore_index=-100)
     np.testing.assert_array_equal(r.value, 0.0)
@@ -618,7 +624,7 @@ FAST_BOUND = {np.float16: 1.0, np.float32: 4.0, np.float64: 3.0}
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
-def test_fast_precision_values(dtype: type, rng: np.random.Generator) -> None:
+def test_fast_precision_values(dtype: type, rng: np.random.Generator, backend: str) -> None:
     z, t = _bce_cases(dtype)
     got = sigmoid_cross_entropy(z, t, precision="fast")
     assert got.dtype == dtype
@@ -635,7 +641,7 @@ def test_fast_precision_values(dtype: type, rng: np.random.Generator) -> None:
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_fast_precision_gradients(dtype: type, rng: np.random.Generator) -> None:
+def test_fast_precision_gradients(dtype: type, rng: np.random.Generator, backend: str) -> None:
     """Each gradient entry within (8 + |z_j - max z|) eps of the accurate one, relative."""
     eps = float(np.finfo(dtype).eps)
     z = (rng.standard_normal((500, 10)) * rng.uniform(0.1, 30, (500, 1))).astype(dtype)
@@ -658,7 +664,7 @@ def test_fast_precision_gradients(dtype: type, rng: np.random.Generator) -> None
     np.testing.assert_allclose(fast.value, acc.value, rtol=8 * eps)
 
 
-def test_fast_precision_never_gives_a_false_zero() -> None:
+def test_fast_precision_never_gives_a_false_zero(backend: str) -> None:
     # 999 terms of exp(-104) are each below float32's smallest subnormal, but their sum is not.
     z = np.full((3, 1000), -104.0, np.float32)
     z[:, 0] = 0.0

@@ -39,6 +39,7 @@ from sigmax._array_api import (
     block_rows,
     compute_dtype,
     full,
+    fused,
     is_numpy,
     moveaxes_last,
     namespace,
@@ -751,6 +752,9 @@ _F32_UNDERFLOW = 2.0**-102
 
 #: Rows up to this long are summed by a matrix-vector product (see :func:`_row_sums`).
 _MATVEC_MAX_K = 64
+#: Longer rows take the optional fused kernel (:mod:`sigmax._numba_losses`), which vectorizes
+#: along a row; shorter ones stay on the NumPy path, which is faster for them.
+_FUSED_MIN_K = 64
 
 
 def _fast_labels_block(
@@ -912,10 +916,32 @@ def _run_rows(
     grd = np.empty((n, k), dtype=dtype) if want != "value" else None
     cols = np.arange(k)
 
+    def _zero_ignored(b: slice) -> None:
+        # Ignored rows are exactly 0, even where their loss would be inf or nan.
+        if ig2 is not None:
+            igb = ig2[b]
+            if val is not None:
+                val[b][igb] = 0.0
+            if grd is not None:
+                grd[b][igb] = 0.0
+
     fast = hard and v2 is None
+    arrays = (y2,) if grd is None else (y2, grd)
+    nb = fused("sigmax._numba_losses", *arrays) if fast and k > _FUSED_MIN_K else None
 
     def run(b: slice) -> None:
         rwb = None if rw2 is None else rw2[b]
+        if nb is not None and nb.labels_block(
+            y2[b],
+            t2[b],
+            ls,
+            rwb,
+            None if val is None else val[b],
+            None if grd is None else grd[b],
+            rows.compensate,
+        ):
+            _zero_ignored(b)
+            return
         if fast and _fast_labels_block(
             y2[b],
             t2[b],
@@ -926,13 +952,7 @@ def _run_rows(
             None if val is None else val[b],
             None if grd is None else grd[b],
         ):
-            if ig2 is not None:
-                # Ignored rows are exactly 0, even where their loss would be inf or nan.
-                igb = ig2[b]
-                if val is not None:
-                    val[b][igb] = 0.0
-                if grd is not None:
-                    grd[b][igb] = 0.0
+            _zero_ignored(b)
             return
         # The one-hot mask is built per block, so memory stays at a block, not n * k bools.
         t = t2[b][:, None] == cols if hard else t2[b]

@@ -1,0 +1,111 @@
+"""Optional fused numba kernel for softmax cross-entropy with integer labels.
+
+The value and the gradient of a row come from one pass over memory, on the primitives of
+:mod:`sigmax._numba_forward` (its vectorized ``exp``, row max and compensated row sums), with
+the non-cancelling forms of the NumPy path in :mod:`sigmax.losses`:
+
+- the value is ``log1p(rest) + (m - z_y)``, two non-negative terms, where ``rest`` leaves the
+  max entry out of the sum (a loss of 1e-40 stays 1e-40);
+- the gradient at a label that holds the max is ``-rest / (1 + rest)``, exact for a confident
+  right prediction where ``p - 1`` would cancel; elsewhere it is ``p_j`` (or ``p_y - 1``
+  with ``p_y <= 1/2``).
+
+float32 logits are computed in float64 (degree-8 ``exp``) for both precisions: that is as fast
+as float32 arithmetic here once the memory traffic is counted, and it keeps the 1-ULP
+contract. float64 logits carry the rounding error of ``z_j - m`` with
+``precision="accurate"``. A block with a non-finite row goes back to the NumPy path (the
+kernel returns False), which implements the IEEE rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from sigmax._numba_forward import enabled, numba
+
+__all__ = ["enabled", "labels_block"]
+
+labels_block: Callable[..., bool]
+
+if numba is not None:
+    from sigmax._numba_forward import _jit, _jit_sum, _row_sums, _two_diff
+
+    @_jit_sum
+    def _sum_diff(x: np.ndarray, m: float, compensate: bool) -> float:
+        """sum_j (x_j - m), every term <= 0 (no cancellation), with the exact rounding error
+        of each difference when `compensate`."""
+        s = 0.0
+        if compensate:
+            for j in range(x.shape[0]):
+                d, lo = _two_diff(np.float64(x[j]), m)
+                s += d + lo
+        else:
+            for j in range(x.shape[0]):
+                s += np.float64(x[j]) - m
+        return s
+
+    @_jit
+    def _labels(
+        x: np.ndarray,
+        lab: np.ndarray,
+        ls: float,
+        rw: Any,
+        val: Any,
+        grd: Any,
+        mode: int,
+        e: np.ndarray,
+    ) -> bool:
+        n, k = x.shape
+        for i in range(n):
+            xi = x[i]
+            m, rest = _row_sums(xi, e, mode)
+            if not (np.isfinite(m) and np.isfinite(rest)):
+                return False
+            y = lab[i]
+            w = 1.0 if rw is None else np.float64(rw[i])
+            zy = np.float64(xi[y])
+            at_max = zy == m
+            if val is not None:
+                lse = np.log1p(rest)
+                v = lse + (m - zy)
+                if ls != 0.0:
+                    # sum_j -log p_j = k lse - sum_j (z_j - m): two non-negative terms.
+                    v = (1.0 - ls) * v + (ls / k) * (k * lse - _sum_diff(xi, m, mode == 2))
+                val[i] = v * w
+            if grd is not None:
+                inv = 1.0 / (1.0 + rest)
+                gi = grd[i]
+                q = ls / k
+                if ls == 0.0:
+                    sc = inv * w
+                    for j in range(k):
+                        gi[j] = e[j] * sc
+                else:
+                    for j in range(k):
+                        gi[j] = (e[j] * inv - q) * w
+                if at_max:
+                    gi[y] = ((1.0 - q - (1.0 - ls)) - rest * inv) * w
+                else:
+                    gi[y] = ((e[y] * inv - q) - (1.0 - ls)) * w
+        return True
+
+    def _labels_block(
+        x: np.ndarray,
+        lab: np.ndarray,
+        ls: float,
+        rw: np.ndarray | None,
+        val: np.ndarray | None,
+        grd: np.ndarray | None,
+        compensate: bool,
+    ) -> bool:
+        """Values into `val` and gradients into `grd` (either may be None) for a block of
+        rows ``(n, k)``; False when a row is not finite (the caller then runs the NumPy
+        path on the block)."""
+        mode = 0 if x.dtype == np.float32 else (2 if compensate else 1)
+        e = np.empty(x.shape[1], np.float64)
+        return bool(_labels(x, lab, float(ls), rw, val, grd, mode, e))
+
+    labels_block = _labels_block
