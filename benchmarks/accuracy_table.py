@@ -6,11 +6,14 @@ subnormals measured in the subnormal spacing.
 
     .venv/bin/python benchmarks/accuracy_table.py            # the table
     .venv/bin/python benchmarks/accuracy_table.py --cases    # and the worst case of each cell
+    .venv/bin/python benchmarks/accuracy_table.py --backend numpy   # without the numba kernels
+    .venv/bin/python benchmarks/accuracy_table.py --backend fused   # numba kernels, every row
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import zlib
@@ -26,9 +29,26 @@ from _mpref import BOUND, DTYPES, FUNCTIONS, measure, near_zero_logsumexp_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", action="store_true", help="print the worst case per cell")
+    parser.add_argument(
+        "--backend",
+        choices=["default", "numpy", "fused"],
+        default="default",
+        help="numpy: pure NumPy path; fused: the numba kernels on slices of every length "
+        "(by default they take slices longer than 64 entries when numba is installed)",
+    )
     args = parser.parse_args(argv)
+    if args.backend == "numpy":
+        os.environ["SIGMAX_DISABLE_NUMBA"] = "1"
+    elif args.backend == "fused":
+        from sigmax import functions
+
+        os.environ["SIGMAX_DISABLE_NUMBA"] = "0"
+        functions.FUSED_MIN_K = 0
     names = [np.dtype(d).name for d in DTYPES]
-    print(f"sigmax accuracy vs mpmath, max ULP (numpy {np.__version__}, {platform.machine()})\n")
+    print(
+        f"sigmax accuracy vs mpmath, max ULP (numpy {np.__version__}, {platform.machine()}, "
+        f"backend {args.backend})\n"
+    )
     print(f"| {'function':<12} | " + " | ".join(f"{n:>8}" for n in names) + " |")
     print(f"|{'-' * 14}|" + "|".join("-" * 10 for _ in names) + "|")
     worst_cases = []

@@ -124,6 +124,10 @@ def test_softmax_float64_within_sum_rounding(
     w = g - pivot
     scale = np.sum(np.abs(s * w), axis=-1, keepdims=True)
     bound = s * (2.0 * k * eps * scale + eps * np.abs(w)) / temperature
+    if not name.endswith("_from_output"):
+        # From logits, each path also computes its own softmax (the NumPy path or the fused
+        # kernel), each within 3 ULP: s moves by 6 eps s, and c by 6 eps scale.
+        bound += 6.0 * eps * s * (np.abs(w) + 2.0 * scale) / temperature
     assert np.all(np.abs(got - ref) <= bound + np.abs(ref) * eps)
     # Rows with one confident class keep their relative accuracy on both paths.
     if len(shape) > 1:

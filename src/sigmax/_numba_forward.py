@@ -273,6 +273,14 @@ if numba is not None:
                 inv = 1.0 / den
                 for j in range(o.shape[0]):
                     o[j] = e[j] * inv
+            elif mode == 2:
+                # den rounds 1 + rest; its exact error s_lo (TwoSum) enters as a first-order
+                # correction, one rounding fewer than e / den.
+                bb = den - rest
+                c = ((1.0 - bb) + (rest - (den - bb))) / den
+                for j in range(o.shape[0]):
+                    q = e[j] / den
+                    o[j] = q - q * c
             else:
                 for j in range(o.shape[0]):
                     o[j] = e[j] / den

@@ -388,9 +388,13 @@ def _np_rows_block(
         np.equal(w, 0.0, out=ismax, casting="unsafe")
     e = scratch("e", shape, cdt) if kind == "log_softmax" else w
     np.exp(w, out=e)
+    # The wide float64 softmax keeps e = exp(z - m) and e * lo apart, and folds lo into the
+    # final correction with the rounding error of 1 + rest: one rounding fewer on each side.
+    split = lo is not None and tmp is not None and not small and kind == "softmax"
     if lo is not None and tmp is not None:
         np.multiply(e, lo, out=tmp)
-        np.add(e, tmp, out=e)
+        if not split:
+            np.add(e, tmp, out=e)
     if ismax is not None:
         np.subtract(e, ismax, out=e)  # exp(0) - 1 = 0 at the max entries
         rest = np.add.reduce(e, axis=0, keepdims=True)
@@ -398,11 +402,27 @@ def _np_rows_block(
     else:
         # Tied maxima other than the argmax stay in the sum as exact 1.0s: that is c - 1.
         e[at] = 0.0
-        rest = np.add.reduce(e, axis=1, keepdims=True)
+        if lo is not None and tmp is not None:
+            rest = _split_row_sums(e, scratch("split", shape, cdt))
+            if split:
+                rest += np.add.reduce(tmp, axis=1, keepdims=True)
+        else:
+            rest = np.add.reduce(e, axis=1, keepdims=True)
     if not np.isfinite(rest).all():
         return False
     dest = out.T if small and kind != "logsumexp" else out
-    if kind == "softmax":
+    if split and lo is not None and tmp is not None:
+        # p = e (1 + lo) / (s_hi + s_lo), s_hi + s_lo = 1 + rest exactly (TwoSum), is
+        # q (1 + lo - s_lo / s_hi) to first order, with q = e / s_hi rounded once.
+        s_hi = 1.0 + rest
+        bb = s_hi - rest
+        s_lo = (1.0 - bb) + (rest - (s_hi - bb))
+        e[at] = 1.0
+        np.divide(e, s_hi, out=dest)
+        np.subtract(lo, s_lo / s_hi, out=tmp)
+        np.multiply(tmp, dest, out=tmp)
+        np.add(dest, tmp, out=dest)
+    elif kind == "softmax":
         if ismax is not None:
             np.add(e, ismax, out=e)
         else:
@@ -426,6 +446,25 @@ def _np_rows_block(
             r = _logsumexp_refine(x.astype(cdt, copy=False), None, r)
         out[...] = r
     return True
+
+
+#: Adding and subtracting this rounds a number in [0, 1] to a multiple of 2**-30.
+_SPLIT = 1.5 * 2.0**22
+
+
+def _split_row_sums(e: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Row sums of terms in [0, 1] for the float64 bound, using `hi` as a work buffer.
+
+    NumPy sums a row of up to 128 entries in 8 sequential accumulators, which costs the
+    float64 softmax up to 3.3 ULP on rows of a few hundred entries. The terms are split into
+    a multiple of 2**-30 (whose sum is exact) and a remainder below 2**-31 (whose rounding
+    errors are 2**-31 smaller), so the sum is within about one rounding.
+    """
+    np.add(e, _SPLIT, out=hi)
+    hi -= _SPLIT
+    exact = np.add.reduce(hi, axis=1, keepdims=True)
+    np.subtract(e, hi, out=hi)
+    return exact + np.add.reduce(hi, axis=1, keepdims=True)
 
 
 _KIND = {"_softmax_kernel": "softmax", "_log_softmax_kernel": "log_softmax"}
