@@ -48,6 +48,8 @@ import array_api_compat
 import numpy as np
 
 from sigmax._array_api import (
+    BLOCK_ELEMENTS,
+    FUSED_BLOCK_ELEMENTS,
     Array,
     Namespace,
     block_rows,
@@ -165,7 +167,7 @@ def _elementwise(
             np_kernel(flat_in[rows], flat_out[rows], cdt)
 
     with np.errstate(invalid="ignore"):
-        block_rows(flat_in.size, 1, run)
+        block_rows(flat_in.size, 1, run, block_elements=_block_elements(nb))
     if not res.flags.c_contiguous:
         res[...] = flat_out.reshape(shape)
     return res[()] if res.ndim == 0 and out is None else res
@@ -448,6 +450,10 @@ def _np_rows_block(
     return True
 
 
+def _block_elements(nb: Any) -> int:
+    return BLOCK_ELEMENTS if nb is None else FUSED_BLOCK_ELEMENTS
+
+
 #: Adding and subtracting this rounds a number in [0, 1] to a multiple of 2**-30.
 _SPLIT = 1.5 * 2.0**22
 
@@ -563,7 +569,7 @@ def _along_axis(
             res2[rows] = r
 
         with np.errstate(invalid="ignore", over="ignore", under="ignore", divide="ignore"):
-            block_rows(y2.shape[0], k, run)
+            block_rows(y2.shape[0], k, run, block_elements=_block_elements(nb))
         res = res2.reshape(out_shape)
         if direct:
             return out
