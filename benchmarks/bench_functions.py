@@ -3,8 +3,9 @@
 Ops: softmax, log_softmax, the softmax VJP (from the saved output and from the logits), sigmoid
 and the sigmoid VJP (from the saved output). Peers: textbook NumPy, ``scipy.special`` and
 PyTorch CPU with ``torch.set_num_threads(os.cpu_count())``; ``np.copyto`` of the same array is
-the floor. For the VJPs, ``sigmax`` uses the fused numba kernels when numba is installed and
-``no numba`` is the pure-NumPy path of the same call (``SIGMAX_DISABLE_NUMBA=1``). Each op
+the floor. ``sigmax`` uses the fused numba kernels when numba is installed (sigmoid, softmax
+and log_softmax on rows longer than 64, the VJPs) and ``no numba`` is the pure-NumPy path of
+the same call (``SIGMAX_DISABLE_NUMBA=1``). Each op
 is timed in two calling conventions, compared only with each other:
 allocating (a new result per call) and ``out=`` (into a preallocated array).
 
@@ -109,6 +110,7 @@ def candidates(
             lambda: sigmax.softmax(x, precision="fast"),
             lambda: sigmax.softmax(x, out=o, precision="fast"),
         )
+        c["no numba"] = (_no_numba(c["sigmax"][0]), _no_numba(c["sigmax"][1]))
         c["numpy"] = (lambda: np_softmax(x), None)
         if special is not None:
             c["scipy"] = (lambda: special.softmax(x, axis=-1), None)
@@ -120,6 +122,7 @@ def candidates(
             lambda: sigmax.log_softmax(x, precision="fast"),
             lambda: sigmax.log_softmax(x, out=o, precision="fast"),
         )
+        c["no numba"] = (_no_numba(c["sigmax"][0]), _no_numba(c["sigmax"][1]))
         c["numpy"] = (lambda: np_log_softmax(x), None)
         if special is not None:
             c["scipy"] = (lambda: special.log_softmax(x, axis=-1), None)
@@ -155,6 +158,7 @@ def candidates(
                 lambda: sigmax.sigmoid(x, precision="fast"),
                 lambda: sigmax.sigmoid(x, out=o, precision="fast"),
             )
+        c["no numba"] = (_no_numba(c["sigmax"][0]), _no_numba(c["sigmax"][1]))
         c["numpy"] = (lambda: np_sigmoid(x), None)
         if special is not None:
             c["scipy"] = (lambda: special.expit(x), lambda: special.expit(x, out=o))
