@@ -21,6 +21,12 @@ for _name in ("torch", "dask.array", "jax.numpy", "cupy"):
     if _available(_name):
         NAMESPACES.append(_name)
 
+if "jax.numpy" in NAMESPACES:
+    import jax
+
+    # JAX silently makes float64 arrays float32 unless asked; the matrix tests float64.
+    jax.config.update("jax_enable_x64", True)
+
 
 @pytest.fixture(params=NAMESPACES)
 def xp(request: pytest.FixtureRequest):
@@ -42,7 +48,8 @@ def rng() -> np.random.Generator:
 @pytest.fixture(params=["numpy", "fused"])
 def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Runs a test on the pure-NumPy path and on the optional fused numba kernels (on every
-    slice length: the kernels otherwise take only slices longer than 64)."""
+    slice length: the kernels otherwise take only slices longer than 64, and the BCE kernel
+    only inputs of 256 elements or more)."""
     from sigmax import _numba_kernels, functions, losses
 
     if request.param == "numpy":
@@ -53,4 +60,5 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
         monkeypatch.setenv("SIGMAX_DISABLE_NUMBA", "0")
         monkeypatch.setattr(functions, "FUSED_MIN_K", 0)
         monkeypatch.setattr(losses, "_FUSED_MIN_K", 0)
+        monkeypatch.setattr(losses, "_SIGMOID_FUSED_MIN", 0)
     return str(request.param)

@@ -71,6 +71,8 @@ def to_numpy(a: Any) -> np.ndarray:
         a = a.compute()
     if array_api_compat.is_torch_array(a):
         return a.detach().cpu().float().numpy() if a.dtype.itemsize < 4 else a.cpu().numpy()
+    if array_api_compat.is_jax_array(a):
+        return np.asarray(a)  # DLPack has no bfloat16
     return np.asarray(np.from_dlpack(a) if not isinstance(a, np.ndarray) else a)
 
 

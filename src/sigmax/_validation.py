@@ -25,7 +25,8 @@ __all__ = [
 def check_real_input(x: Any, xp: Any, name: str = "x") -> None:
     """Reject complex, string and object input with a `TypeError`."""
     dtype = x.dtype
-    if isinstance(dtype, np.dtype) and dtype.kind not in "fiub":
+    # JAX's bfloat16 is an ml_dtypes extension type, which NumPy lists as kind "V".
+    if isinstance(dtype, np.dtype) and dtype.kind not in "fiub" and dtype.name != "bfloat16":
         raise TypeError(f"`{name}` must hold real numbers, got dtype {dtype}")
     if xp.isdtype(dtype, "complex floating"):
         raise TypeError(f"`{name}` must be real; complex input ({dtype}) is not supported")
