@@ -91,7 +91,7 @@ def _bce_cases(dtype: type) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 @pytest.mark.parametrize(("pw", "ls"), [(None, 0.0), (3.0, 0.0), (None, 0.1)])
-def test_sigmoid_cross_entropy_ulp(dtype: type, pw: float | None, ls: float) -> None:
+def test_sigmoid_cross_entropy_ulp(dtype: type, pw: float | None, ls: float, backend: str) -> None:
     z, t = _bce_cases(dtype)
     if ls:
         keep = np.isfinite(z)
@@ -105,7 +105,7 @@ def test_sigmoid_cross_entropy_ulp(dtype: type, pw: float | None, ls: float) -> 
     assert err.max() <= BOUND[dtype], (z[np.argmax(err)], t[np.argmax(err)], err.max())
 
 
-def test_sigmoid_cross_entropy_named_cases() -> None:
+def test_sigmoid_cross_entropy_named_cases(backend: str) -> None:
     # Confident right predictions keep their tiny loss; +-inf gives 0 or inf, never nan.
     z = np.array([92.0, -92.0, np.inf, -np.inf, np.inf, -np.inf])
     t = np.array([1.0, 0.0, 1.0, 0.0, 0.0, 1.0])
@@ -294,7 +294,9 @@ def test_targets_gradient_matches_finite_differences(rng: np.random.Generator) -
 
 
 @pytest.mark.parametrize(("pw", "ls"), [(None, 0.0), (np.array([0.5, 2.0, 4.0]), 0.0), (2.0, 0.2)])
-def test_sigmoid_gradient_matches_finite_differences(rng: np.random.Generator, pw, ls) -> None:
+def test_sigmoid_gradient_matches_finite_differences(
+    rng: np.random.Generator, pw, ls, backend: str
+) -> None:
     z = rng.standard_normal((5, 3)) * 3
     t = rng.uniform(size=(5, 3))
     t[0] = [0.0, 1.0, 1.0]
@@ -446,7 +448,7 @@ def test_against_torch_cross_entropy(rng: np.random.Generator, backend: str) -> 
     np.testing.assert_allclose(r.grad, zt.grad.numpy(), rtol=1e-12, atol=1e-15)
 
 
-def test_against_torch_bce_with_logits(rng: np.random.Generator) -> None:
+def test_against_torch_bce_with_logits(rng: np.random.Generator, backend: str) -> None:
     import torch.nn.functional as F
 
     z = rng.standard_normal((10, 4)) * 5
