@@ -134,13 +134,14 @@ def test_non_finite_rows_fall_back_to_the_ieee_rules(
     np.testing.assert_allclose(p[ok], sigmax.softmax(x[ok]), rtol=4 * np.finfo(dtype).eps)
 
 
-def test_sigmoid_fused_matches_numpy_path(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("fn", [sigmax.sigmoid, sigmax.log_sigmoid])
+def test_sigmoid_fused_matches_numpy_path(monkeypatch: pytest.MonkeyPatch, fn) -> None:
     x = np.concatenate([np.linspace(-800, 800, 5001), [np.nan, np.inf, -np.inf, 0.0, -0.0]])
     for dtype in (np.float32, np.float64):
         xd = x.astype(dtype)
         monkeypatch.setenv("SIGMAX_DISABLE_NUMBA", "1")
-        ref = sigmax.sigmoid(xd)
+        ref = fn(xd)
         monkeypatch.setenv("SIGMAX_DISABLE_NUMBA", "0")
-        got = sigmax.sigmoid(xd)
+        got = fn(xd)
         np.testing.assert_allclose(got, ref, rtol=4 * np.finfo(dtype).eps, atol=0)
         np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))

@@ -1,4 +1,4 @@
-"""Optional fused numba kernel for the sigmoid (binary) cross-entropy.
+"""Optional fused numba kernels for the sigmoid (binary) cross-entropy and log_sigmoid.
 
 The NumPy path (:func:`sigmax.losses._sigmoid_fast_block`) makes about 15 passes over each
 block, one per ufunc; this kernel reads each logit and target once and writes the value and
@@ -48,9 +48,10 @@ import numpy as np
 
 from sigmax._numba_forward import enabled, numba
 
-__all__ = ["bce_block", "enabled", "log1p_unit"]
+__all__ = ["bce_block", "enabled", "log1p_unit", "log_sigmoid_block"]
 
 bce_block: Callable[..., None]
+log_sigmoid_block: Callable[[np.ndarray, np.ndarray], None]
 log1p_unit: Callable[[np.ndarray, np.ndarray, bool], None]
 
 #: Coefficients ``2 / (2i + 1)`` of ``R(z) = sum_i c_i z^i``, i = 11 down to 1 (Horner order);
@@ -205,5 +206,24 @@ if numba is not None:
         """:func:`_log1p_unit` over a float64 array (for the tests)."""
         _log1p_array(u, out, full)
 
+    @_jit
+    def _log_sigmoid(x: np.ndarray, out: np.ndarray, full: bool) -> None:
+        """log sigmoid(x) = min(x, 0) - log1p(exp(-|x|)): two terms <= 0, never cancelling."""
+        if full:
+            for j in range(x.shape[0]):
+                v = np.float64(x[j])
+                e = _exp_tail(-abs(v), 0.0)
+                out[j] = min(v, 0.0) - _log1p_unit(e, True)
+        else:
+            for j in range(x.shape[0]):
+                v = np.float64(x[j])
+                e = _exp_tail_for32(-abs(v))
+                out[j] = min(v, 0.0) - _log1p_unit(e, False)
+
+    def _log_sigmoid_block(x: np.ndarray, out: np.ndarray) -> None:
+        """:func:`sigmax.log_sigmoid` of a float32/float64 block into `out` (same dtype)."""
+        _log_sigmoid(x, out, x.dtype == np.float64)
+
     bce_block = _bce_block
     log1p_unit = _log1p_unit_array
+    log_sigmoid_block = _log_sigmoid_block

@@ -28,10 +28,11 @@ The narrow dtypes are computed in float64 and rounded once. float64 is computed 
 compensated difference ``x - max(x)``, so small probabilities keep full relative accuracy.
 
 On NumPy the work runs in cache-sized blocks on up to 8 threads (``SIGMAX_NUM_THREADS``), in
-place in per-thread buffers. With the optional ``sigmax[numba]`` extra, sigmoid and slices
-longer than 64 entries of softmax, log_softmax and logsumexp run fused kernels instead
-(:mod:`sigmax._numba_forward`: one pass over memory per row, a vectorized ``exp`` of their own,
-the same algorithm and the same tested bounds; ``SIGMAX_DISABLE_NUMBA=1`` turns them off).
+place in per-thread buffers. With the optional ``sigmax[numba]`` extra, sigmoid, log_sigmoid
+and slices longer than 64 entries of softmax, log_softmax and logsumexp run fused kernels
+instead (:mod:`sigmax._numba_forward`, :mod:`sigmax._numba_bce`: one pass over memory per
+row, a vectorized ``exp`` and ``log1p`` of their own, the same algorithm and the same tested
+bounds; ``SIGMAX_DISABLE_NUMBA=1`` turns them off).
 ``precision="fast"`` (sigmoid, softmax, log_softmax) computes
 float32 in float32 and skips the compensation of float64: faster, within 3 ULP for sigmoid, but
 an entry of softmax or log_softmax may be off by up to about ``|x_i - max(x)|`` ULP (tens on
@@ -158,13 +159,17 @@ def _elementwise(
     flat_out = res.reshape(-1) if res.flags.c_contiguous else np.empty(x.size, dtype=dtype)
 
     np_kernel = _NP_ELEMENTWISE[kernel]
-    nb = fused(_FORWARD, flat_in, flat_out) if kernel is _sigmoid_kernel else None
+    sig = kernel is _sigmoid_kernel
+    # log_sigmoid's kernel lives with the BCE kernel, which has the vectorized log1p.
+    nb = fused(_FORWARD if sig else "sigmax._numba_bce", flat_in, flat_out)
 
     def run(rows: slice) -> None:
-        if nb is not None:
+        if nb is None:
+            np_kernel(flat_in[rows], flat_out[rows], cdt)
+        elif sig:
             nb.sigmoid_block(flat_in[rows], flat_out[rows], precision == "fast")
         else:
-            np_kernel(flat_in[rows], flat_out[rows], cdt)
+            nb.log_sigmoid_block(flat_in[rows], flat_out[rows])
 
     with np.errstate(invalid="ignore"):
         block_rows(flat_in.size, 1, run, block_elements=_block_elements(nb))
