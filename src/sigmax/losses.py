@@ -19,6 +19,12 @@ float64 without the carried rounding error of ``z - max(z)``. It keeps the non-c
 (``log1p`` of the non-max terms, never ``log(1 + S)``) and never returns a false 0; on the same
 test cases its values are within 4 ULP for float32, 1 ULP for float16 and 3 ULP for float64.
 
+Speed. With the optional ``sigmax[numba]`` extra, the sigmoid cross-entropy and the softmax
+cross-entropy with integer labels (rows longer than 64 classes, no `where` mask) compute the
+value and the gradient in one pass over memory (:mod:`sigmax._numba_bce`,
+:mod:`sigmax._numba_losses`), with the same forms and the same tested bounds; float32 is then
+computed in float64 for both precisions. ``SIGMAX_DISABLE_NUMBA=1`` selects the NumPy path.
+
 Integer labels and probability targets go to separate functions; nothing is guessed from the
 dtype.
 """
