@@ -39,7 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import cpu_model
 
 
-def make_task(k: int, d: int, n: int, n_test: int, sigma: float, seed: int = 0):
+def make_task(k: int, d: int, n: int, n_test: int, sigma: float, seed: int = 0, n_val: int = 0):
+    """Train and test sets, and `n_val` validation samples drawn after them from the same
+    stream, so that the train and test sets do not depend on `n_val`."""
     rng = np.random.default_rng(seed)
     # Drawn in blocks (the same stream as one draw) so the task does not set the peak RSS.
     centers = np.empty((k, d), dtype=np.float32)
@@ -47,11 +49,19 @@ def make_task(k: int, d: int, n: int, n_test: int, sigma: float, seed: int = 0):
         centers[s : s + 65536] = rng.standard_normal((min(65536, k - s), d))
     p = 1.0 / np.arange(1, k + 1)
     p /= p.sum()
-    y = rng.choice(k, n + n_test, p=p)
-    X = np.empty((y.size, d), dtype=np.float32)
-    for s in range(0, y.size, 65536):
-        yy = y[s : s + 65536]
-        X[s : s + 65536] = centers[yy] + sigma * rng.standard_normal((yy.size, d))
+
+    def draw(size: int) -> tuple[np.ndarray, np.ndarray]:
+        y = rng.choice(k, size, p=p)
+        X = np.empty((y.size, d), dtype=np.float32)
+        for s in range(0, y.size, 65536):
+            yy = y[s : s + 65536]
+            X[s : s + 65536] = centers[yy] + sigma * rng.standard_normal((yy.size, d))
+        return X, y
+
+    X, y = draw(n + n_test)
+    if n_val:
+        Xv, yv = draw(n_val)
+        return X[:n], y[:n], X[n:], y[n:], centers, p, Xv, yv
     return X[:n], y[:n], X[n:], y[n:], centers, p
 
 
@@ -70,27 +80,45 @@ def peak_rss_mb() -> float:
     return r / (1024 * 1024) if sys.platform == "darwin" else r / 1024
 
 
-def run_sigmax(name, params, X, y, Xt, yt, epochs, eval_every, log):
+def run_sigmax(name, params, X, y, Xt, yt, epochs, eval_every, log, val=None, patience=2):
+    """Train for up to `epochs`; with `val` = (Xv, yv), evaluate every epoch and stop once the
+    validation full-softmax log-loss has not improved for `patience` epochs.
+
+    Returns the median s/epoch, the test history [(epoch, top1, top5, log-loss)] and the epoch
+    of best validation log-loss (None without `val`): "at convergence" is that epoch.
+    """
     from sigmax.estimators.sampled import SampledSoftmaxClassifier
 
     k = int(max(y.max(), yt.max())) + 1
     clf = SampledSoftmaxClassifier(max_iter=1, random_state=0, **params)
     history = []
+    best_e, best_ll, stale = None, np.inf, 0
     for e in range(epochs):
         # partial_fit declares all K classes (some are never seen in training).
         clf.partial_fit(X, y, classes=np.arange(k))
-        if (e + 1) % eval_every == 0 or e == epochs - 1:
+        if val is not None or (e + 1) % eval_every == 0 or e == epochs - 1:
             ev = clf.evaluate(Xt, yt, k=5)
             history.append((e + 1, ev["accuracy"], ev["top_k_accuracy"], ev["log_loss"]))
-            log(
+            msg = (
                 f"  {name:<26} epoch {e + 1:>2}: {clf.epoch_times_[-1]:8.2f} s/epoch  "
                 f"top1 {ev['accuracy']:.4f}  top5 {ev['top_k_accuracy']:.4f}  "
                 f"log-loss {ev['log_loss']:.4f}"
             )
-    return float(np.median(clf.epoch_times_)), history
+            if val is not None:
+                vll = clf.evaluate(val[0], val[1], k=1)["log_loss"]
+                msg += f"  val log-loss {vll:.4f}"
+                if vll < best_ll:
+                    best_e, best_ll, stale = e + 1, vll, 0
+                else:
+                    stale += 1
+            log(msg)
+            if val is not None and stale >= patience:
+                break
+    return float(np.median(clf.epoch_times_)), history, best_e
 
 
 def run_torch(X, y, Xt, yt, epochs, eval_every, batch_size, lr, threads, log):
+    """torch CPU full softmax for `epochs` (no early stopping), evaluated like sigmax's."""
     import torch
 
     from sigmax import full_softmax_evaluate
@@ -149,7 +177,9 @@ def big_run(args, log) -> dict:
         n_negatives=args.negatives,
         batch_size=args.batch_size,
         learning_rate=args.lr,
-        sampler="uniform",
+        sampler=args.sampler,
+        head_fraction=args.head_fraction,
+        label_log_q=args.label_log_q,
         max_iter=args.big_epochs,
         random_state=0,
         verbose=1,
@@ -182,8 +212,41 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--full-epochs", type=int, default=2, help="epochs of the full softmaxes")
     ap.add_argument("--batch-size", type=int, default=512)
     ap.add_argument("--negatives", type=int, default=512)
-    ap.add_argument("--sampler", default="uniform", choices=["uniform", "unigram", "log_uniform"])
-    ap.add_argument("--lr", type=float, default=0.03)
+    ap.add_argument(
+        "--sampler",
+        default="uniform",
+        choices=["uniform", "head_uniform", "unigram", "log_uniform"],
+    )
+    ap.add_argument(
+        "--head-fraction",
+        type=float,
+        default=0.5,
+        help="share of the negatives that is the "
+        "fixed head of most frequent classes (--sampler head_uniform)",
+    )
+    ap.add_argument(
+        "--label-log-q",
+        action="store_true",
+        help="also correct the label's logit by log Q "
+        "(TensorFlow's convention; the sections of results/sampled.md before 2026-11-28 ran so)",
+    )
+    ap.add_argument("--lr", type=float, default=0.03, help="Adam lr of the sampled methods")
+    ap.add_argument(
+        "--full-lr", type=float, default=None, help="Adam lr of the full softmaxes (default: --lr)"
+    )
+    ap.add_argument(
+        "--val",
+        type=int,
+        default=0,
+        help="validation samples: evaluate every "
+        "epoch and stop each method at its best validation log-loss",
+    )
+    ap.add_argument(
+        "--patience",
+        type=int,
+        default=2,
+        help="epochs without a better validation log-loss before stopping (with --val)",
+    )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--skip", default="", help="comma list: full,torch,sampled,negative,big")
     ap.add_argument(
@@ -224,68 +287,95 @@ def main(argv: list[str] | None = None) -> int:
     cmd = "python benchmarks/bench_sampled.py " + " ".join(argv or sys.argv[1:])
     log(f"# {cmd}\n# CPU: {cpu_model()}, {os.cpu_count()} cores visible, threads={args.threads}")
     k, d = args.classes, args.dim
-    X, y, Xt, yt, centers, p = make_task(k, d, args.samples, args.test, args.sigma)
+    full_lr = args.lr if args.full_lr is None else args.full_lr
+    val = None
+    if args.val:
+        X, y, Xt, yt, centers, p, Xv, yv = make_task(
+            k, d, args.samples, args.test, args.sigma, n_val=args.val
+        )
+        val = (Xv, yv)
+    else:
+        X, y, Xt, yt, centers, p = make_task(k, d, args.samples, args.test, args.sigma)
     b1, b5 = bayes_accuracy(Xt, yt, centers, p, args.sigma)
     log(
         f"task: K={k} d={d} n={args.samples} test={args.test} sigma={args.sigma}, "
         f"classes seen in training: {np.unique(y).size}; Bayes top1 {b1:.4f} top5 {b5:.4f}"
     )
     common = dict(
-        batch_size=args.batch_size, learning_rate=args.lr, optimizer="adam", sampler=args.sampler
-    )
-    rows = []
+        batch_size=args.batch_size, learning_rate=args.lr, optimizer="adam", sampler=args.sampler,
+        head_fraction=args.head_fraction, label_log_q=args.label_log_q,
+    )  # fmt: skip
+    es = dict(val=val, patience=args.patience)
+    rows = []  # (name, lr, s/epoch, test history, epoch of best validation log-loss)
     if "sampled" not in skip:
-        t, h = run_sigmax(
+        t, h, be = run_sigmax(
             "sigmax sampled softmax",
             dict(loss="sampled_softmax", n_negatives=args.negatives, **common),
-            X, y, Xt, yt, args.epochs, args.eval_every, log,
+            X, y, Xt, yt, args.epochs, args.eval_every, log, **es,
         )  # fmt: skip
-        rows.append(("sigmax sampled softmax", t, h, args.epochs))
+        rows.append(("sigmax sampled softmax", args.lr, t, h, be))
     if "negative" not in skip:
-        t, h = run_sigmax(
+        t, h, be = run_sigmax(
             "sigmax negative sampling",
             dict(loss="negative_sampling", n_negatives=args.negatives, **common),
-            X, y, Xt, yt, args.epochs, args.eval_every, log,
+            X, y, Xt, yt, args.epochs, args.eval_every, log, **es,
         )  # fmt: skip
-        rows.append(("sigmax negative sampling", t, h, args.epochs))
+        rows.append(("sigmax negative sampling", args.lr, t, h, be))
     if "full" not in skip:
-        t, h = run_sigmax(
-            "sigmax full softmax", dict(loss="softmax", **common),
-            X, y, Xt, yt, args.full_epochs, 1, log,
+        t, h, be = run_sigmax(
+            "sigmax full softmax", dict(loss="softmax", **{**common, "learning_rate": full_lr}),
+            X, y, Xt, yt, args.full_epochs, 1, log, **es,
         )  # fmt: skip
-        rows.append(("sigmax full softmax", t, h, args.full_epochs))
+        rows.append(("sigmax full softmax", full_lr, t, h, be))
     if "torch" not in skip:
         t, h = run_torch(
-            X, y, Xt, yt, args.full_epochs, 1, args.batch_size, args.lr, args.threads, log
+            X, y, Xt, yt, args.full_epochs, 1, args.batch_size, full_lr, args.threads, log
         )
-        rows.append(("torch CPU full softmax", t, h, args.full_epochs))
+        rows.append(("torch CPU full softmax", full_lr, t, h, None))
     del X, Xt
     # The speed-up is against sigmax's full softmax: this run's, or a baseline measured earlier
     # (--full-baseline), never against whichever method happened to run last.
-    full = next((r[1] for r in rows if r[0] == "sigmax full softmax"), args.full_baseline)
+    full = next((r[2] for r in rows if r[0] == "sigmax full softmax"), args.full_baseline)
     lines = [
         f"`{cmd}`",
         "",
         f"CPU: {cpu_model()}; threads={args.threads}. Task: K={k}, d={d}, "
         f"n_train={args.samples}, n_test={args.test}, sigma={args.sigma}, Zipf(1) classes; "
-        f"batch {args.batch_size}, Adam lr {args.lr}, {args.negatives} shared negatives "
-        f"({args.sampler} sampler). Bayes top-1 {b1:.4f}, top-5 {b5:.4f}.",
+        f"batch {args.batch_size}, Adam, {args.negatives} shared negatives "
+        f"({args.sampler} sampler"
+        + (f", head fraction {args.head_fraction}" if args.sampler == "head_uniform" else "")
+        + (", label log Q corrected" if args.label_log_q else "")
+        + f"). Bayes top-1 {b1:.4f}, top-5 {b5:.4f}."
+        + (
+            f" Validation: {args.val} samples; each method stops {args.patience} epochs after "
+            "its best validation full-softmax log-loss, and the metrics are the test set's "
+            'at that best epoch ("at convergence"); the last column is the best test top-1 '
+            "over all the epochs run."
+            if val is not None
+            else ""
+        ),
         "",
-        "| method | s/epoch (median) | speed-up vs sigmax full | epochs | top-1 | top-5 "
-        "| test log-loss |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| method | lr | s/epoch (median) | speed-up vs sigmax full | epochs run | epoch "
+        "reported | top-1 | top-5 | test log-loss | max top-1 (epoch) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, t, h, _ in rows:
-        e, a1, a5, ll = h[-1]
+    for name, lr, t, h, be in rows:
+        e, a1, a5, ll = next(r for r in h if r[0] == be) if be is not None else h[-1]
+        m1 = max(h, key=lambda r: r[1])
         speed = f"{full / t:.1f}x" if full else "-"
-        lines.append(f"| {name} | {t:.2f} | {speed} | {e} | {a1:.4f} | {a5:.4f} | {ll:.4f} |")
+        lines.append(
+            f"| {name} | {lr:g} | {t:.2f} | {speed} | {h[-1][0]} | {e} | {a1:.4f} | {a5:.4f} "
+            f"| {ll:.4f} | {m1[1]:.4f} ({m1[0]}) |"
+        )
     if "big" not in skip:
         log(f"big run: K={args.big_classes}, d=64 in a fresh process ...")
         out = subprocess.run(
             [sys.executable, __file__, "--big-only", "--threads", str(args.threads),
              "--big-classes", str(args.big_classes), "--big-samples", str(args.big_samples),
              "--big-epochs", str(args.big_epochs), "--negatives", str(args.negatives),
-             "--batch-size", str(args.batch_size), "--lr", str(args.lr)],
+             "--batch-size", str(args.batch_size), "--lr", str(args.lr),
+             "--sampler", args.sampler, "--head-fraction", str(args.head_fraction)]
+            + (["--label-log-q"] if args.label_log_q else []),
             capture_output=True, text=True, check=True,
         )  # fmt: skip
         log(out.stdout)

@@ -133,11 +133,16 @@ def test_accidental_hits_are_removed(rng):
     h, W, b, y, neg = _problem(rng)
     lq = np.log(rng.uniform(0.1, 1.0, K))
     r = sampled_softmax_loss(h, W, b, y, neg, log_q=(lq[y], lq[neg]))
-    z = h @ W.T + b - lq
+    x = h @ W.T + b
+    z = x - lq
+    # By default the label's logit is not corrected; with label_log_q=True it is.
+    r_tf = sampled_softmax_loss(h, W, b, y, neg, log_q=(lq[y], lq[neg]), label_log_q=True)
     for i in range(N):
         kept = [j for j in neg if j != y[i]]
-        ref = -sps.log_softmax(np.r_[z[i, y[i]], z[i, kept]])[0]
+        ref = -sps.log_softmax(np.r_[x[i, y[i]], z[i, kept]])[0]
         assert r.value[i] == pytest.approx(ref, rel=1e-13)
+        ref_tf = -sps.log_softmax(np.r_[z[i, y[i]], z[i, kept]])[0]
+        assert r_tf.value[i] == pytest.approx(ref_tf, rel=1e-13)
     # Without removal the label competes with itself and the loss grows.
     r2 = sampled_softmax_loss(h, W, b, y, neg, log_q=(lq[y], lq[neg]), remove_accidental_hits=False)
     assert r2.value[0] > r.value[0]
@@ -164,10 +169,66 @@ def test_negative_sample_object_brings_its_counts(rng):
     np.testing.assert_allclose(a.value, d.value, rtol=1e-15)
     with pytest.raises(ValueError, match="subtract_log_q"):
         sampled_softmax_loss(h, W, b, y, s.ids)
+    # The labels' counts are needed only to correct the label.
+    s3 = LogUniformSampler(K).sample(3, rng=rng)
+    e = sampled_softmax_loss(h, W, b, y, s3)
+    f = sampled_softmax_loss(h, W, b, y, s3.ids, log_q=(np.zeros(N), np.log(s3.expected_counts)))
+    np.testing.assert_allclose(e.value, f.value, rtol=1e-15)
     with pytest.raises(ValueError, match="without `labels`"):
-        sampled_softmax_loss(h, W, b, y, LogUniformSampler(K).sample(3, rng=rng))
+        sampled_softmax_loss(h, W, b, y, s3, label_log_q=True)
     with pytest.raises(ValueError, match="not both"):
         sampled_softmax_loss(h, W, b, y, s.ids, expected_counts=(1, 1), log_q=(0, 0))
+
+
+def _enumerate_samples(sampler, m):
+    """Every sample of `m` draws with replacement and its probability (small K only)."""
+    import itertools
+
+    q = sampler.probabilities()
+    support = np.flatnonzero(q)
+    head = getattr(sampler, "head_ids", np.zeros(0, dtype=np.int64))
+    for draw in itertools.product(support.tolist(), repeat=m):
+        yield np.r_[head, draw].astype(np.int64), float(np.prod(q[list(draw)]))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    ("make", "m"),
+    [
+        (lambda: UniformSampler(K), 1),
+        (lambda: UniformSampler(K), 2),
+        (lambda: UnigramSampler(np.arange(1.0, K + 1), power=0.75), 2),
+        (lambda: sigmax.HeadUniformSampler(np.arange(K, 0, -1.0), n_head=4), 2),
+    ],
+)
+def test_sampled_normalizer_is_unbiased(rng, make, m, dtype):
+    # Exact expectation over every possible sample. The loss is -x_y + log Zhat; by default
+    # Zhat = e^{x_y} + sum_{j in S, j != y} e^{x_j} / E[c_j], whose mean is the full
+    # normalizer Z = sum_k e^{x_k}. With label_log_q=True (TensorFlow) its mean is
+    # e^{x_y} + E[c_y] (Z - e^{x_y}): the other classes are scaled down by E[c_y].
+    sampler = make()
+    head = getattr(sampler, "head_ids", np.zeros(0, dtype=np.int64))
+    h, W, b, y, _ = _problem(rng)
+    h, W, b = (a.astype(dtype) for a in (h, W, b))
+    x = h.astype(np.float64) @ W.T.astype(np.float64) + b.astype(np.float64)
+    x_y = x[np.arange(N), y]
+    lab_ec = np.where(np.isin(y, head), 1.0, m * sampler.probability(y))
+    mean_z = np.zeros(N)
+    mean_z_tf = np.zeros(N)
+    total = 0.0
+    for ids, prob in _enumerate_samples(sampler, m):
+        ec = np.where(np.isin(ids, head), 1.0, m * sampler.probability(ids))
+        for label_log_q, acc in ((False, mean_z), (True, mean_z_tf)):
+            r = sampled_softmax_loss(
+                h, W, b, y, ids, expected_counts=(lab_ec, ec), label_log_q=label_log_q
+            )
+            acc += prob * np.exp(r.value.astype(np.float64) + x_y)
+        total += prob
+    assert total == pytest.approx(1.0, rel=1e-12)
+    z = np.exp(sps.logsumexp(x, axis=1))
+    rtol = 1e-12 if dtype == np.float64 else 2e-5
+    np.testing.assert_allclose(mean_z, z, rtol=rtol)
+    np.testing.assert_allclose(mean_z_tf, np.exp(x_y) + lab_ec * (z - np.exp(x_y)), rtol=rtol)
 
 
 # --------------------------------------------------------------------------------------------
@@ -511,3 +572,52 @@ def test_sampled_softmax_float32_label_far_below_a_negative():
     np.testing.assert_allclose(r.value, [900.0], rtol=1e-7)
     np.testing.assert_allclose(r.value, ref.value, rtol=1e-7)
     np.testing.assert_allclose(r.grad_rows, ref.grad_rows, rtol=1e-7)
+
+
+def test_head_uniform_sampler_draws_and_counts():
+    counts = np.r_[5.0, 9.0, 0.0, 9.0, 1.0, 7.0, 0.0, 2.0, 3.0, 0.0]
+    s = sigmax.HeadUniformSampler(counts, n_head=3)
+    # The 3 largest counts, ties broken by the lower id: 9 (id 1), 9 (id 3), 7 (id 5).
+    assert s.head_ids.tolist() == [1, 3, 5]
+    tail = np.setdiff1d(np.arange(10), s.head_ids)
+    rng = np.random.default_rng(11)
+    r = s.sample(200_003, rng=rng, labels=[1, 2])
+    assert r.ids[:3].tolist() == [1, 3, 5]
+    draws = r.ids[3:]
+    assert not np.isin(draws, s.head_ids).any()
+    obs = np.bincount(draws, minlength=10)[tail]
+    assert st.chisquare(obs).pvalue > 1e-3
+    np.testing.assert_allclose(r.expected_counts[:3], 1.0)
+    np.testing.assert_allclose(r.expected_counts[3:], 200_000 / 7)
+    np.testing.assert_allclose(r.label_expected_counts, [1.0, 200_000 / 7])
+    np.testing.assert_allclose(s.probabilities()[tail], 1 / 7)
+    # Without replacement, per example: distinct rows, and the reported count of a tail id
+    # is its observed inclusion frequency.
+    b = s.sample(5, rng=rng, replace=False, batch_size=4000)
+    assert b.ids.shape == b.expected_counts.shape == (4000, 5)
+    assert all(len(set(row)) == 5 for row in b.ids.tolist())
+    inc = np.bincount(b.ids.ravel(), minlength=10) / 4000
+    np.testing.assert_allclose(inc[s.head_ids], 1.0)
+    np.testing.assert_allclose(inc[tail], 2 / 7, atol=0.03)
+    np.testing.assert_allclose(b.expected_counts[:, 3:], 2 / 7)
+    # n_head=0 is uniform sampling.
+    u = sigmax.HeadUniformSampler(counts, n_head=0).sample(4, rng=rng)
+    np.testing.assert_allclose(u.expected_counts, 0.4)
+
+
+def test_head_uniform_sampler_errors(rng):
+    with pytest.raises(ValueError, match="`n_head` must be <= n_classes=3, got 4"):
+        sigmax.HeadUniformSampler([1, 2, 3], n_head=4)
+    with pytest.raises(ValueError, match="`n_head` must be >= 0"):
+        sigmax.HeadUniformSampler([1, 2, 3], n_head=-1)
+    with pytest.raises(ValueError, match=r"`counts` must be finite and >= 0, got -1.0 at index 1"):
+        sigmax.HeadUniformSampler([1.0, -1.0], n_head=1)
+    s = sigmax.HeadUniformSampler([1, 2, 3, 4], n_head=2)
+    with pytest.raises(ValueError, match="`num` must be >= n_head=2, got 1"):
+        s.sample(1, rng=rng)
+    with pytest.raises(ValueError, match="`num` must be <= n_classes=4"):
+        s.sample(5, rng=rng, replace=False)
+    with pytest.raises(ValueError, match="every class is head"):
+        sigmax.HeadUniformSampler([1, 2], n_head=2).sample(3, rng=rng)
+    with pytest.raises(ValueError, match=r"`labels` must be in \[0, 4\), got 4 at index 0"):
+        s.sample(3, rng=rng, labels=[4])

@@ -198,3 +198,50 @@ def test_too_many_negatives_without_replacement():
         SampledSoftmaxClassifier(n_negatives=4, replace=False).fit(X, y)
     # Within the limit it trains.
     SampledSoftmaxClassifier(n_negatives=3, replace=False, max_iter=1).fit(X, y)
+
+
+@pytest.mark.parametrize("kind", ["adam", "adagrad"])
+def test_lazy_optimizer_matches_torch_sparse_optimizers(kind):
+    # The lazy update is torch.optim.SparseAdam (moments of the touched rows only, bias
+    # correction by the global step) and torch.optim.Adagrad on sparse gradients.
+    torch = pytest.importorskip("torch")
+    from sigmax.estimators.sampled import _LazyOptimizer
+
+    rng = np.random.default_rng(5)
+    k, d, lr = 30, 4, 0.05
+    w0 = rng.standard_normal((k, d)).astype(np.float32)
+    w = w0.copy()
+    opt = _LazyOptimizer(kind, lr, w.shape, np.float32)
+    tw = torch.nn.Parameter(torch.from_numpy(w0.copy()))
+    if kind == "adam":
+        topt = torch.optim.SparseAdam([tw], lr=lr, betas=(0.9, 0.999), eps=1e-8)
+    else:
+        topt = torch.optim.Adagrad([tw], lr=lr, eps=1e-10)
+    # Checked sparse tensors (also the ones torch's Adagrad builds), so no warning either.
+    with torch.sparse.check_sparse_tensor_invariants():
+        for t in range(1, 41):
+            # Some rows every step, some rarely, some never.
+            rows = np.unique(np.r_[0, 1, rng.choice(np.arange(2, 20), rng.integers(1, 6))])
+            g = rng.standard_normal((rows.size, d)).astype(np.float32)
+            opt.step(w, rows, g, t)
+            idx = torch.from_numpy(rows[None, :])
+            tw.grad = torch.sparse_coo_tensor(
+                idx, torch.from_numpy(g), (k, d), check_invariants=True
+            )
+            topt.step()
+    np.testing.assert_allclose(w, tw.detach().numpy(), rtol=2e-5, atol=2e-6)
+    np.testing.assert_array_equal(w[20:], w0[20:])
+
+
+def test_default_sampler_keeps_the_frequent_head(task):
+    X, y, _, _ = task
+    clf = SampledSoftmaxClassifier(n_negatives=20, max_iter=1, random_state=0).fit(X, y)
+    s = clf.head_.sampler
+    assert isinstance(s, sigmax.HeadUniformSampler)
+    assert s.n_head == 10
+    counts = np.bincount(np.searchsorted(clf.classes_, y), minlength=clf.classes_.size)
+    assert set(s.head_ids.tolist()) == set(np.argsort(-counts, kind="stable")[:10].tolist())
+    assert clf.head_.label_log_q is False
+    assert SampledSoftmaxClassifier(head_fraction=0.0)._check_params() is None
+    with pytest.raises(ValueError, match=r"`head_fraction` must be a real in \[0, 1\], got 1.5"):
+        SampledSoftmaxClassifier(head_fraction=1.5).fit(X[:50], y[:50])

@@ -8,6 +8,11 @@ Three proposal distributions :math:`Q` over the class ids ``0 .. n_classes - 1``
 * :class:`UnigramSampler`: :math:`Q(k) \propto c_k^{\alpha}` from class counts, drawn from a
   Vose alias table in O(1) per draw.
 
+And one candidate set that is not a plain proposal:
+
+* :class:`HeadUniformSampler`: the most frequent classes in every sample (expected count 1),
+  the rest drawn uniformly from the other classes.
+
 Every sampler draws with an explicit :class:`numpy.random.Generator` and reports, for each
 sampled id and for the true labels, the *expected count* of that id in the sample. Its log is
 the :math:`\log Q` correction of sampled softmax.
@@ -22,6 +27,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 __all__ = [
+    "HeadUniformSampler",
     "LogUniformSampler",
     "NegativeSample",
     "UniformSampler",
@@ -335,18 +341,7 @@ class UnigramSampler(_Sampler):
     """
 
     def __init__(self, counts: Any, /, *, power: float = 0.75) -> None:
-        c = np.asarray(counts)
-        if c.dtype.kind not in "iuf":
-            raise TypeError(f"`counts` must hold real numbers, got dtype {c.dtype}")
-        c = c.astype(np.float64)
-        if c.ndim != 1:
-            raise ValueError(f"`counts` must be 1-D, got shape {c.shape}")
-        if c.size == 0:
-            raise ValueError("`counts` must not be empty")
-        bad = np.flatnonzero(~np.isfinite(c) | (c < 0))
-        if bad.size:
-            i = int(bad[0])
-            raise ValueError(f"`counts` must be finite and >= 0, got {c[i]} at index {i}")
+        c = _check_counts(counts)
         if not np.any(c > 0):
             raise ValueError("`counts` must have at least one entry > 0, got all zeros")
         if isinstance(power, bool) or not isinstance(power, (int, float, np.floating)):
@@ -380,6 +375,146 @@ class UnigramSampler(_Sampler):
         col = rng.integers(0, self.n_classes, size=size, dtype=np.int64)
         keep = rng.random(size) < self._prob[col]
         return np.where(keep, col, self._alias[col])
+
+
+def _check_counts(counts: Any) -> np.ndarray:
+    c = np.asarray(counts)
+    if c.dtype.kind not in "iuf":
+        raise TypeError(f"`counts` must hold real numbers, got dtype {c.dtype}")
+    c = c.astype(np.float64)
+    if c.ndim != 1:
+        raise ValueError(f"`counts` must be 1-D, got shape {c.shape}")
+    if c.size == 0:
+        raise ValueError("`counts` must not be empty")
+    bad = np.flatnonzero(~np.isfinite(c) | (c < 0))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"`counts` must be finite and >= 0, got {c[i]} at index {i}")
+    return c
+
+
+class HeadUniformSampler(_Sampler):
+    r"""The `n_head` most frequent classes in every sample, plus uniform draws from the rest.
+
+    A sample of ``num`` candidates is the head :math:`H` (the `n_head` classes of largest
+    count) and ``m = num - n_head`` draws, uniform over the :math:`T = K - |H|` other classes:
+
+    .. math::
+
+        E[c_k] = 1 \;(k \in H), \qquad E[c_k] = \frac{m}{T} \;(k \notin H),
+
+    with or without replacement (without, the draws are distinct and :math:`m/T` is the
+    inclusion probability). The expected counts are what :func:`~sigmax.sampled_softmax_loss`
+    corrects by, so the head enters the sampled normalizer exactly and only the tail is
+    estimated.
+
+    Parameters
+    ----------
+    counts : array of real, shape (n_classes,)
+        Non-negative class counts (training frequencies); ties are broken by the lower id.
+    n_head : int
+        How many of the most frequent classes are always in the sample, ``0 <= n_head <=
+        n_classes`` (0 is the uniform sampler).
+
+    Raises
+    ------
+    ValueError
+        For bad `counts` (as :class:`UnigramSampler`), an `n_head` out of range, or, in
+        :meth:`sample`, ``num < n_head`` or more tail draws than tail classes without
+        replacement.
+
+    Notes
+    -----
+    Why: with a skewed class distribution the few frequent classes hold most of the softmax
+    mass of almost every example (they have the large biases). Drawn uniformly, each is in a
+    sample of :math:`m` with probability :math:`m/K`, and the sampled normalizer swings by
+    its :math:`K/m`-weighted term; kept in every sample, it costs one row and adds no variance.
+    In ``benchmarks/bench_sampled.py`` (Zipf classes, :math:`K` = 50,000, 2,048 candidates)
+    half the candidates as head gained 1.5 points of top-1 over uniform draws (0.700 against
+    0.685).
+    :meth:`probability` and :meth:`probabilities` describe the drawn part only (zero on the
+    head, :math:`1/T` on the tail).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigmax import HeadUniformSampler
+    >>> s = HeadUniformSampler([50, 1, 30, 2, 0, 1], n_head=2)
+    >>> r = s.sample(4, rng=np.random.default_rng(0), labels=[0, 5])
+    >>> r.ids[:2].tolist(), r.expected_counts.tolist(), r.label_expected_counts.tolist()
+    ([0, 2], [1.0, 1.0, 0.5, 0.5], [1.0, 0.5])
+    """
+
+    def __init__(self, counts: Any, /, *, n_head: int) -> None:
+        c = _check_counts(counts)
+        self.n_classes = c.size
+        self.n_head = _check_count(n_head, "n_head", 0)
+        if self.n_head > self.n_classes:
+            raise ValueError(f"`n_head` must be <= n_classes={self.n_classes}, got {self.n_head}")
+        order = np.argsort(-c, kind="stable")
+        self.head_ids = np.sort(order[: self.n_head]).astype(np.int64)
+        self._tail = np.sort(order[self.n_head :]).astype(np.int64)
+        self._in_head = np.zeros(self.n_classes, dtype=bool)
+        self._in_head[self.head_ids] = True
+
+    def __repr__(self) -> str:
+        return f"HeadUniformSampler(<{self.n_classes} counts>, n_head={self.n_head})"
+
+    def probability(self, ids: Any, /) -> np.ndarray:
+        """Probability of each id in one draw of the tail part (0 for head ids)."""
+        a = self._check_ids(ids, "ids")
+        return np.where(self._in_head[a], 0.0, 1.0 / max(self._tail.size, 1))
+
+    def _draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return self._tail[rng.integers(0, self._tail.size, size=size, dtype=np.int64)]
+
+    def sample(
+        self,
+        num: int,
+        /,
+        *,
+        rng: np.random.Generator,
+        replace: bool = True,
+        batch_size: int | None = None,
+        labels: Any = None,
+    ) -> NegativeSample:
+        """Draw `num` candidates: the head, then ``num - n_head`` tail draws (see the class).
+
+        Parameters and return as :meth:`UniformSampler.sample`.
+        """
+        rng = _check_generator(rng)
+        num = _check_count(num, "num", 0)
+        m = num - self.n_head
+        if m < 0:
+            raise ValueError(f"`num` must be >= n_head={self.n_head}, got {num}")
+        if not replace and m > self._tail.size:
+            raise ValueError(
+                f"`num` must be <= n_classes={self.n_classes} when sampling without "
+                f"replacement, got {num}"
+            )
+        if m > 0 and self._tail.size == 0:
+            raise ValueError(f"`num` must be <= n_head={self.n_head} when every class is head")
+        lab = None if labels is None else self._check_ids(labels, "labels").reshape(-1)
+        if batch_size is not None:
+            batch_size = _check_count(batch_size, "batch_size", 0)
+            if lab is not None and lab.shape[0] != batch_size:
+                raise ValueError(
+                    f"`labels` must have batch_size={batch_size} entries, got {lab.shape[0]}"
+                )
+        rows = 1 if batch_size is None else batch_size
+        if replace:
+            tail = self._draw(rng, rows * m).reshape(rows, m)
+        else:
+            tail = np.empty((rows, m), dtype=np.int64)
+            for r in range(rows):
+                tail[r] = self._tail[rng.choice(self._tail.size, size=m, replace=False)]
+        ids = np.concatenate([np.broadcast_to(self.head_ids, (rows, self.n_head)), tail], axis=1)
+        q = m / self._tail.size if self._tail.size else 0.0
+        counts = np.where(self._in_head[ids], 1.0, q)
+        lab_counts = None if lab is None else np.where(self._in_head[lab], 1.0, q)
+        if batch_size is None:
+            ids, counts = ids[0], counts[0]
+        return NegativeSample(ids, counts, lab_counts)
 
 
 def _vose_alias(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

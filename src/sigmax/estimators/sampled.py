@@ -28,6 +28,7 @@ from sigmax.sampled import (
     full_softmax_evaluate,
 )
 from sigmax.sampling import (
+    HeadUniformSampler,
     LogUniformSampler,
     UniformSampler,
     UnigramSampler,
@@ -37,7 +38,7 @@ from sigmax.sampling import (
 __all__ = ["SampledSoftmaxClassifier"]
 
 _LOSSES = ("sampled_softmax", "negative_sampling", "softmax")
-_SAMPLERS = ("uniform", "unigram", "log_uniform")
+_SAMPLERS = ("head_uniform", "uniform", "unigram", "log_uniform")
 _OPTIMIZERS = ("adam", "adagrad")
 
 
@@ -111,13 +112,19 @@ class SampledSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         at :math:`O(b K d)` per step.
     n_negatives : int, default=64
         Sampled classes per step.
-    sampler : {"uniform", "unigram", "log_uniform"}, default="uniform"
-        The proposal: uniform, training class counts to the power `unigram_power` (counts + 1,
-        so every class can be drawn), or log-uniform over the classes ranked by training
-        frequency. Uniform is the default because, with the lazy Adam update, it was the one
-        that kept improving over epochs in ``benchmarks/bench_sampled.py``: with a skewed
-        proposal the rarely drawn rows get rare, large (1/Q-weighted) updates that the
-        per-row Adam scaling distorts, and the held-out log-loss rose after a few epochs.
+    sampler : {"head_uniform", "uniform", "unigram", "log_uniform"}, default="head_uniform"
+        The negatives. ``"head_uniform"``: the ``int(head_fraction * n_negatives)`` most
+        frequent training classes on every step, and the rest drawn uniformly from the other
+        classes (:class:`~sigmax.HeadUniformSampler`). The others are proposals: uniform,
+        training class counts to the power `unigram_power` (counts + 1, so every class can be
+        drawn), or log-uniform over the classes ranked by training frequency. In
+        ``benchmarks/bench_sampled.py`` (Zipf classes) the head gained 1.5 points of top-1 over
+        uniform draws; in a 5,000-class version, unigram and log-uniform proposals did worse
+        than uniform (with the label corrected too).
+    head_fraction : float, default=0.5
+        With ``sampler="head_uniform"``: the share of `n_negatives` that is the fixed head (in
+        ``[0, 1]``; 0 is uniform). With :meth:`partial_fit` the head is chosen from the first
+        batch's counts.
     unigram_power : float, default=0.75
     replace : bool, default=True
         Sample negatives with replacement.
@@ -125,6 +132,10 @@ class SampledSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         One set of negatives per minibatch (a dense product) or one per example.
     subtract_log_q, remove_accidental_hits : bool, default=True
         See :func:`~sigmax.sampled_softmax_loss`.
+    label_log_q : bool, default=False
+        Also correct the label's logit by :math:`\log Q(y)` (TensorFlow's convention; see
+        :func:`~sigmax.sampled_softmax_loss`: it underestimates the normalizer and cost 1.5
+        points of top-1 in the benchmark).
     optimizer : {"adam", "adagrad"}, default="adam"
         Both keep their state lazily: only the touched rows are read and written.
     learning_rate : float, default=0.01
@@ -198,11 +209,13 @@ class SampledSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         *,
         loss: str = "sampled_softmax",
         n_negatives: int = 64,
-        sampler: str = "uniform",
+        sampler: str = "head_uniform",
+        head_fraction: float = 0.5,
         unigram_power: float = 0.75,
         replace: bool = True,
         shared_negatives: bool = True,
         subtract_log_q: bool = True,
+        label_log_q: bool = False,
         remove_accidental_hits: bool = True,
         optimizer: str = "adam",
         learning_rate: float = 0.01,
@@ -221,10 +234,12 @@ class SampledSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         self.loss = loss
         self.n_negatives = n_negatives
         self.sampler = sampler
+        self.head_fraction = head_fraction
         self.unigram_power = unigram_power
         self.replace = replace
         self.shared_negatives = shared_negatives
         self.subtract_log_q = subtract_log_q
+        self.label_log_q = label_log_q
         self.remove_accidental_hits = remove_accidental_hits
         self.optimizer = optimizer
         self.learning_rate = learning_rate
@@ -281,6 +296,13 @@ class SampledSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         real("validation_fraction", 0.0, 1.0)
         real("tol", 0.0, open_low=False)
         real("unigram_power", 0.0, open_low=False)
+        hf = self.head_fraction
+        if (
+            isinstance(hf, bool)
+            or not isinstance(hf, numbers.Real)
+            or not (math.isfinite(hf) and 0.0 <= hf <= 1.0)
+        ):
+            raise ValueError(f"`head_fraction` must be a real in [0, 1], got {hf!r}")
 
     def _validate_X(self, X: Any, reset: bool) -> Any:
         X = validate_data(self, X, accept_sparse="csr", dtype=[np.float32, np.float64], reset=reset)
@@ -314,6 +336,10 @@ class SampledSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             return UniformSampler(k)
         if self.sampler == "log_uniform":
             return _RankedSampler(np.argsort(-counts, kind="stable").astype(np.int64))
+        if self.sampler == "head_uniform":
+            # Keep at least one tail class, so that the tail draws have somewhere to go.
+            n_head = min(int(float(self.head_fraction) * int(self.n_negatives)), k - 1)
+            return HeadUniformSampler(counts, n_head=n_head)
         return UnigramSampler(counts + 1.0, power=float(self.unigram_power))
 
     def _initialize(self, n_features: int, counts: np.ndarray, rng: np.random.RandomState) -> None:
@@ -348,7 +374,12 @@ class SampledSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         if self.loss == "negative_sampling":
             self.head_: Any = NegativeSamplingHead(k, **head_kw)
         else:
-            self.head_ = SampledSoftmaxHead(k, subtract_log_q=bool(self.subtract_log_q), **head_kw)
+            self.head_ = SampledSoftmaxHead(
+                k,
+                subtract_log_q=bool(self.subtract_log_q),
+                label_log_q=bool(self.label_log_q),
+                **head_kw,
+            )
         opt = self.optimizer
         lr = float(self.learning_rate)
         self._opt_w = _LazyOptimizer(opt, lr, self.coef_.shape, np.float32)
