@@ -307,26 +307,19 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     es = dict(val=val, patience=args.patience)
     rows = []  # (name, lr, s/epoch, test history, epoch of best validation log-loss)
-    if "sampled" not in skip:
-        t, h, be = run_sigmax(
-            "sigmax sampled softmax",
-            dict(loss="sampled_softmax", n_negatives=args.negatives, **common),
-            X, y, Xt, yt, args.epochs, args.eval_every, log, **es,
-        )  # fmt: skip
-        rows.append(("sigmax sampled softmax", args.lr, t, h, be))
-    if "negative" not in skip:
-        t, h, be = run_sigmax(
-            "sigmax negative sampling",
-            dict(loss="negative_sampling", n_negatives=args.negatives, **common),
-            X, y, Xt, yt, args.epochs, args.eval_every, log, **es,
-        )  # fmt: skip
-        rows.append(("sigmax negative sampling", args.lr, t, h, be))
-    if "full" not in skip:
-        t, h, be = run_sigmax(
-            "sigmax full softmax", dict(loss="softmax", **{**common, "learning_rate": full_lr}),
-            X, y, Xt, yt, args.full_epochs, 1, log, **es,
-        )  # fmt: skip
-        rows.append(("sigmax full softmax", full_lr, t, h, be))
+    neg = dict(n_negatives=args.negatives, **common)
+    full_params = dict(loss="softmax", **{**common, "learning_rate": full_lr})
+    methods = [  # (--skip key, name, estimator parameters, lr, epochs, evaluate every)
+        ("sampled", "sigmax sampled softmax", dict(loss="sampled_softmax", **neg), args.lr,
+         args.epochs, args.eval_every),
+        ("negative", "sigmax negative sampling", dict(loss="negative_sampling", **neg), args.lr,
+         args.epochs, args.eval_every),
+        ("full", "sigmax full softmax", full_params, full_lr, args.full_epochs, 1),
+    ]  # fmt: skip
+    for key, name, params, lr, epochs, every in methods:
+        if key not in skip:
+            t, h, be = run_sigmax(name, params, X, y, Xt, yt, epochs, every, log, **es)
+            rows.append((name, lr, t, h, be))
     if "torch" not in skip:
         t, h = run_torch(
             X, y, Xt, yt, args.full_epochs, 1, args.batch_size, full_lr, args.threads, log
