@@ -32,8 +32,10 @@ C-contiguous float32 and float64 NumPy arrays along the last axis, with
 Set the environment variable ``SIGMAX_DISABLE_NUMBA=1`` to use the NumPy path. The results are
 the NumPy path's bit for bit, except the float64 softmax products, whose row sum is added in
 another order (a few rounding errors of that sum). :func:`softmax_vjp` and :func:`softmax_jvp`
-without `where` run the same kernel on the softmax of each block, which stays NumPy's: without
-Intel's SVML, numba's ``exp`` is about 6 times slower than NumPy's.
+without `where` run the same kernel on the softmax of each block, which :func:`sigmax.softmax`
+computes (itself fused for rows longer than 64 entries, with an ``exp`` written for numba:
+llvmlite has no SVML, so numba's own ``exp`` is a scalar call about 6 times slower than
+NumPy's).
 """
 
 from __future__ import annotations
