@@ -14,6 +14,7 @@ Usage::
     python benchmarks/bench_functions.py            # the shapes of issue 2 (a few minutes)
     python benchmarks/bench_functions.py --quick    # 100x fewer rows, for development
     python benchmarks/bench_functions.py --ops softmax sigmoid --dtypes float32
+    python benchmarks/bench_functions.py --threads 1     # one thread each, sigmax and torch
 
 Every number is the median of ``--repeat`` runs after one warmup; the ratio columns are
 sigmax / fastest peer and sigmax / copy (lower is better).
@@ -198,11 +199,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
     p.add_argument("--shapes", nargs="+", type=int, default=None, help="indices into SHAPES")
     p.add_argument("--repeat", type=int, default=5)
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads for sigmax (SIGMAX_NUM_THREADS) and torch; default: the CPUs this "
+        "process may use",
+    )
     args = p.parse_args(argv)
 
     # os.cpu_count() ignores taskset; the CPUs this process may use are what threads get.
     threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    threads = threads or 1
+    threads = args.threads or threads or 1
+    if args.threads:
+        os.environ["SIGMAX_NUM_THREADS"] = str(args.threads)
     if torch is not None:
         torch.set_num_threads(threads)
     print(f"# machine: {harness.machine()}")
