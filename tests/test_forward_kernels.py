@@ -8,9 +8,14 @@ logic (chunk boundaries, temperature, rows that must fall back to the NumPy path
 
 from __future__ import annotations
 
+import os
+
 import mpmath
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 import sigmax
 from sigmax import _numba_kernels, functions
@@ -145,3 +150,69 @@ def test_sigmoid_fused_matches_numpy_path(monkeypatch: pytest.MonkeyPatch, fn) -
         got = fn(xd)
         np.testing.assert_allclose(got, ref, rtol=4 * np.finfo(dtype).eps, atol=0)
         np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+
+
+# --------------------------------------------------------------------------------------------
+# Properties on the fused kernels, every row length (hypothesis)
+# --------------------------------------------------------------------------------------------
+
+
+def _fused_everywhere() -> tuple[object, object]:
+    """Route every row to the fused kernels; returns what to restore."""
+    old = (os.environ.get("SIGMAX_DISABLE_NUMBA"), functions.FUSED_MIN_K)
+    os.environ["SIGMAX_DISABLE_NUMBA"] = "0"
+    functions.FUSED_MIN_K = 0
+    return old
+
+
+def _restore(old: tuple[object, object]) -> None:
+    env, min_k = old
+    if env is None:
+        os.environ.pop("SIGMAX_DISABLE_NUMBA", None)
+    else:
+        os.environ["SIGMAX_DISABLE_NUMBA"] = str(env)
+    functions.FUSED_MIN_K = min_k  # type: ignore[assignment]
+
+
+_rows = st.integers(1, 300).flatmap(
+    lambda k: arrays(
+        np.float64,
+        (3, k),
+        elements=st.floats(-700, 700, allow_nan=False, allow_infinity=False),
+    )
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(x=_rows, c=st.floats(-100, 100), dtype=st.sampled_from([np.float32, np.float64]))
+def test_fused_properties(x: np.ndarray, c: float, dtype: type) -> None:
+    """On the fused kernels: rows sum to 1, a common shift changes nothing (beyond the
+    rounding of the shifted input), log_softmax is the log of softmax, and a 2-entry softmax
+    is the sigmoid of the difference."""
+    old = _fused_everywhere()
+    try:
+        xd = x.astype(dtype)
+        eps = float(np.finfo(dtype).eps)
+        for precision in ("accurate", "fast"):
+            p = sigmax.softmax(xd, precision=precision)
+            np.testing.assert_allclose(
+                p.sum(axis=-1, dtype=np.float64), 1.0, rtol=4 * x.shape[1] * eps
+            )
+        p = sigmax.softmax(xd)
+        shifted = (xd.astype(np.float64) + c).astype(dtype)
+        # Rounding the shifted input moves each x_i by up to ulp(x_i + c) / 2, which moves p
+        # by as much relative: the tolerance holds that plus 3 ULP on each side.
+        big = float(np.max(np.abs(shifted.astype(np.float64)), axis=None))
+        np.testing.assert_allclose(sigmax.softmax(shifted), p, rtol=(8 + 2 * big) * eps, atol=0)
+        lp = sigmax.log_softmax(xd).astype(np.float64)
+        # exp turns the rounding of lp (|lp| eps / 2 absolute) into a relative error.
+        tol = (8.0 + np.abs(lp)) * eps * p + float(np.finfo(dtype).tiny)
+        assert np.all(np.abs(np.exp(lp) - p) <= tol)
+        pair = xd[:, :2] if x.shape[1] >= 2 else np.concatenate([xd, xd], axis=1)
+        diff = pair[:, 0].astype(np.float64) - pair[:, 1]
+        want = sigmax.sigmoid(diff)
+        # The reference rounds the difference: |diff| eps of relative error, plus 3 ULP each.
+        tol = (8.0 + np.abs(diff)) * eps * want + float(np.finfo(dtype).tiny)
+        assert np.all(np.abs(sigmax.softmax(pair)[:, 0] - want) <= tol)
+    finally:
+        _restore(old)
