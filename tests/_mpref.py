@@ -138,6 +138,17 @@ def ulp_errors(got: np.ndarray, ref: list, dtype: type) -> np.ndarray:
     return errs
 
 
+def ulps_apart(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance between two arrays of one dtype in units of the last place, counting across
+    zero (the number of representable values between them)."""
+    it = np.int32 if a.dtype == np.float32 else np.int64
+    ia, ib = a.view(it).astype(np.int64), b.view(it).astype(np.int64)
+    top = np.int64(np.iinfo(it).min)
+    ia = np.where(ia < 0, top - ia, ia)
+    ib = np.where(ib < 0, top - ib, ib)
+    return np.abs(ia - ib)
+
+
 def max_ulp(got: np.ndarray, ref: list, dtype: type) -> float:
     """The largest error of `got` against `ref`, in ULPs of `dtype` (see `ulp_errors`)."""
     errs = ulp_errors(got, ref, dtype)

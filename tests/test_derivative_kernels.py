@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import sigmax
+from _mpref import ulps_apart
 from sigmax import _numba_kernels as numba_kernels
 from sigmax import derivatives as d
 
@@ -31,16 +32,6 @@ def _both(
     monkeypatch.setenv("SIGMAX_DISABLE_NUMBA", "0")
     got = np.asarray(f(*args, **kw))
     return ref, got
-
-
-def _ulps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Distance in units of the last place, counting across zero."""
-    it = np.int32 if a.dtype == np.float32 else np.int64
-    ia, ib = a.view(it).astype(np.int64), b.view(it).astype(np.int64)
-    top = np.int64(np.iinfo(it).min)
-    ia = np.where(ia < 0, top - ia, ia)
-    ib = np.where(ib < 0, top - ib, ib)
-    return np.abs(ia - ib)
 
 
 def _data(shape: tuple[int, ...], dtype: Any, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -102,7 +93,7 @@ def test_softmax_float32_within_one_ulp(
     x, g = _data(shape, np.float32)
     ref, got, _ = _softmax_both(monkeypatch, name, x, g, temperature)
     assert got.dtype == np.float32
-    assert _ulps(got, ref).max() <= 1
+    assert ulps_apart(got, ref).max() <= 1
 
 
 @pytest.mark.parametrize("temperature", [1.0, 0.3])
@@ -174,13 +165,13 @@ def test_out_and_aliasing(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     ref, _ = _both(monkeypatch, f, s, g)
     out = np.empty_like(s)
     assert f(s, g, out=out) is out
-    assert _ulps(out, ref).max() <= 1
+    assert ulps_apart(out, ref).max() <= 1
     g2 = g.copy()
     assert f(s, g2, out=g2) is g2  # in-place backprop
-    assert _ulps(g2, ref).max() <= 1
+    assert ulps_apart(g2, ref).max() <= 1
     np.testing.assert_array_equal(f(s[:, :0], g[:, :0]), np.zeros((50, 0), np.float32))
     s.flags.writeable = g.flags.writeable = False  # read-only inputs compile their own types
-    assert _ulps(np.asarray(f(s, g)), ref).max() <= 1
+    assert ulps_apart(np.asarray(f(s, g)), ref).max() <= 1
 
 
 @pytest.mark.parametrize("k", [10, 100, 1000])

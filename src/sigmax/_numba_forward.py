@@ -26,6 +26,10 @@ A block whose rows hold a non-finite max or sum (nan, infinities, overflow) is l
 NumPy path, which implements the IEEE rules: the kernels return False for it. The sigmoid
 kernels need no such escape (``exp(-|x|)`` is in [0, 1]; nan propagates).
 
+`rows_vjp` fuses the softmax of each row with the VJP products of
+:mod:`sigmax._numba_kernels` for :mod:`sigmax.derivatives` (``softmax_vjp`` from the logits):
+the row's softmax goes to a float64 scratch row and is consumed there, never to memory.
+
 Used by :mod:`sigmax.functions` for C-contiguous float32/float64 NumPy blocks along the last
 axis without masks, when numba imports and ``SIGMAX_DISABLE_NUMBA`` is unset or ``0``. The
 kernels compile on first use (then are cached on disk), never at import of :mod:`sigmax`, and
@@ -40,15 +44,19 @@ from typing import Any
 
 import numpy as np
 
+from sigmax._array_api import scratch
 from sigmax._numba_kernels import enabled, numba
 
-__all__ = ["enabled", "rows_forward", "sigmoid_block"]
+__all__ = ["enabled", "rows_forward", "rows_vjp", "sigmoid_block"]
 
 rows_forward: Callable[[np.ndarray, np.ndarray, int, float, bool], bool]
+rows_vjp: Callable[[np.ndarray, np.ndarray, np.ndarray, int, float, bool], bool]
 sigmoid_block: Callable[[np.ndarray, np.ndarray, bool], None]
 
 #: Kinds of row kernel, as passed to `rows_forward`.
 SOFTMAX, LOG_SOFTMAX, LOGSUMEXP = 0, 1, 2
+#: Kinds of product, as passed to `rows_vjp`.
+SOFTMAX_VJP, LOG_SOFTMAX_VJP = 0, 1
 
 if numba is not None:
     from numba import types
@@ -327,6 +335,74 @@ if numba is not None:
                 _write(z, e, out[i], kind, mode, m, rest)
         return True
 
+    from sigmax._numba_kernels import (
+        _log_softmax_row,
+        _log_softmax_row32,
+        _softmax_row,
+        _softmax_row32,
+    )
+
+    @_jit
+    def _normalize(e: np.ndarray, mode: int, rest: float) -> None:
+        """`_write`'s softmax for `mode` -1, 1 or 2, in place in `e`: through `_write` the
+        store and the load are two arrays to LLVM, which then cannot prove the loop safe to
+        vectorize and runs it scalar, at twice the cost of the whole forward."""
+        den = 1.0 + rest
+        if mode < 0:
+            inv32 = np.float32(1.0 / den)
+            for j in range(e.shape[0]):
+                e[j] = e[j] * inv32
+        elif mode == 2:
+            bb = den - rest
+            c = ((1.0 - bb) + (rest - (den - bb))) / den
+            for j in range(e.shape[0]):
+                q = e[j] / den
+                e[j] = q - q * c
+        else:
+            for j in range(e.shape[0]):
+                e[j] = e[j] / den
+
+    @_jit
+    def _vjp_rows(
+        x: np.ndarray,
+        v: np.ndarray,
+        out: np.ndarray,
+        kind: int,
+        t: float,
+        mode: int,
+        e: np.ndarray,
+        z: np.ndarray,
+    ) -> bool:
+        """The softmax (`kind` 0) or log-softmax (1) VJP of each row of ``x / t`` with the
+        cotangent rows of `v`, into `out`. The softmax of a row is written in place into the
+        scratch row `e` (`mode` as `_rows`; `e` and `z` are float32 for -1, else float64) and
+        consumed by the product kernel of :mod:`sigmax._numba_kernels` while it is in cache
+        (in float32 arithmetic for `mode` -1). Returns False (rows partly written) as soon as
+        a row has a non-finite max or sum.
+        """
+        for i in range(x.shape[0]):
+            xi = x[i]
+            if t == 1.0:
+                m, rest = _row_sums(xi, e, mode)
+                if not (np.isfinite(m) and np.isfinite(rest)):
+                    return False
+            else:
+                for j in range(z.shape[0]):
+                    z[j] = xi[j] / t
+                m, rest = _row_sums(z, e, mode)
+                if not (np.isfinite(m) and np.isfinite(rest)):
+                    return False
+            _normalize(e, mode, rest)
+            if mode < 0 and kind == 0:
+                _softmax_row32(e, v[i], t, out[i])
+            elif mode < 0:
+                _log_softmax_row32(e, v[i], t, out[i])
+            elif kind == 0:
+                _softmax_row(e, v[i], t, out[i])
+            else:
+                _log_softmax_row(e, v[i], t, out[i])
+        return True
+
     @_jit
     def _sigmoid(x: np.ndarray, out: np.ndarray, mode: int) -> None:
         """1 / (1 + exp(-x)) with the numerator e = exp(-|x|) below 0: never 1 - sigmoid."""
@@ -358,9 +434,24 @@ if numba is not None:
         k = x.shape[1]
         return bool(_rows(x, out, kind, float(t), mode, np.empty(k, cdt), np.empty(k, cdt)))
 
+    def _rows_vjp(
+        x: np.ndarray, v: np.ndarray, out: np.ndarray, kind: int, t: float, fast: bool
+    ) -> bool:
+        # The accuracy of the unfused path: float32 input differs exactly in float64 (mode 1,
+        # degree 13, no compensation needed), float64 input carries the rounding error of
+        # x - max (mode 2) unless `fast`; float32 "fast" is float32 throughout (mode -1).
+        # Mode 0's degree-8 exp is accurate only to 2**-32, too little for a float64 s.
+        mode = (-1 if fast else 1) if x.dtype == np.float32 else (1 if fast else 2)
+        cdt = np.float32 if mode < 0 else np.float64
+        k = x.shape[1]
+        e = scratch("nb.vjp.e", (k,), cdt)
+        z = scratch("nb.vjp.z", (k,), cdt)
+        return bool(_vjp_rows(x, v, out, kind, float(t), mode, e, z))
+
     def _sigmoid_block(x: np.ndarray, out: np.ndarray, fast: bool) -> None:
         # float64 has no separate "fast" sigmoid: both precisions are the same code.
         _sigmoid(x, out, -1 if fast and x.dtype == np.float32 else _mode(x.dtype, "accurate"))
 
     rows_forward = _rows_forward
+    rows_vjp = _rows_vjp
     sigmoid_block = _sigmoid_block

@@ -7,6 +7,9 @@ contract exactly (float64 arithmetic for float32 data, one rounding on the store
 products pivoted on the probability above 1/2), and its NaN and infinity rules: only the order
 of the row sums differs, which moves a float64 result by a few rounding errors of the sum.
 
+The row helpers (`_softmax_row`, `_log_softmax_row`) also run inside the fused VJP from the
+logits, :func:`sigmax._numba_forward.rows_vjp`.
+
 Used by :mod:`sigmax.derivatives` only for C-contiguous float32/float64 NumPy arrays along the
 last axis, without masks, with ``precision="accurate"``, when numba imports and the environment
 variable ``SIGMAX_DISABLE_NUMBA`` is unset or ``0``. The kernels compile on first use (a fraction
@@ -71,17 +74,88 @@ if numba is not None:
         return acc
 
     @_jit
+    def _softmax_row(si: np.ndarray, vi: np.ndarray, t: float, oi: np.ndarray) -> None:
+        """The pivoted product ``s (w - <s, w>) / T`` of one row (`_softmax_core`)."""
+        pv = _pivot(si, vi)
+        c = _dot_shifted(si, vi, pv)
+        if t == 1.0:
+            for j in range(si.shape[0]):
+                oi[j] = np.float64(si[j]) * ((np.float64(vi[j]) - pv) - c)
+        else:
+            for j in range(si.shape[0]):
+                oi[j] = np.float64(si[j]) * (((np.float64(vi[j]) - pv) - c) / t)
+
+    @_jit_sum
+    def _row_sum(g: np.ndarray) -> float:
+        acc = 0.0
+        for j in range(g.shape[0]):
+            acc += np.float64(g[j])
+        return acc
+
+    @_jit
+    def _log_softmax_row(si: np.ndarray, gi: np.ndarray, t: float, oi: np.ndarray) -> None:
+        """``(g - s sum(g)) / T`` of one row (`_log_softmax_vjp_core`)."""
+        c = _row_sum(gi)
+        if t == 1.0:
+            for j in range(si.shape[0]):
+                oi[j] = np.float64(gi[j]) - np.float64(si[j]) * c
+        else:
+            for j in range(si.shape[0]):
+                oi[j] = (np.float64(gi[j]) - np.float64(si[j]) * c) / t
+
+    # float32 arithmetic for ``precision="fast"``, as the NumPy path's float32 operations
+    # (the temperature rounded to float32 as NumPy rounds a Python float against float32).
+
+    @_jit_sum
+    def _pivot32(s: np.ndarray, v: np.ndarray) -> np.float32:
+        acc = np.float32(0.0)
+        for j in range(s.shape[0]):
+            acc += (np.float32(1.0) if s[j] > np.float32(0.5) else np.float32(0.0)) * v[j]
+        return acc
+
+    @_jit_sum
+    def _dot_shifted32(s: np.ndarray, v: np.ndarray, pv: np.float32) -> np.float32:
+        acc = np.float32(0.0)
+        for j in range(s.shape[0]):
+            acc += s[j] * (v[j] - pv)
+        return acc
+
+    @_jit_sum
+    def _row_sum32(g: np.ndarray) -> np.float32:
+        acc = np.float32(0.0)
+        for j in range(g.shape[0]):
+            acc += g[j]
+        return acc
+
+    @_jit
+    def _softmax_row32(si: np.ndarray, vi: np.ndarray, t: float, oi: np.ndarray) -> None:
+        """`_softmax_row` of float32 rows in float32."""
+        pv = _pivot32(si, vi)
+        c = _dot_shifted32(si, vi, pv)
+        t32 = np.float32(t)
+        if t == 1.0:
+            for j in range(si.shape[0]):
+                oi[j] = si[j] * ((vi[j] - pv) - c)
+        else:
+            for j in range(si.shape[0]):
+                oi[j] = si[j] * (((vi[j] - pv) - c) / t32)
+
+    @_jit
+    def _log_softmax_row32(si: np.ndarray, gi: np.ndarray, t: float, oi: np.ndarray) -> None:
+        """`_log_softmax_row` of float32 rows in float32."""
+        c = _row_sum32(gi)
+        t32 = np.float32(t)
+        if t == 1.0:
+            for j in range(si.shape[0]):
+                oi[j] = gi[j] - si[j] * c
+        else:
+            for j in range(si.shape[0]):
+                oi[j] = (gi[j] - si[j] * c) / t32
+
+    @_jit
     def _softmax_rows(s: np.ndarray, v: np.ndarray, t: float, out: np.ndarray) -> None:
         for i in range(s.shape[0]):
-            si, vi, oi = s[i], v[i], out[i]
-            pv = _pivot(si, vi)
-            c = _dot_shifted(si, vi, pv)
-            if t == 1.0:
-                for j in range(si.shape[0]):
-                    oi[j] = np.float64(si[j]) * ((np.float64(vi[j]) - pv) - c)
-            else:
-                for j in range(si.shape[0]):
-                    oi[j] = np.float64(si[j]) * (((np.float64(vi[j]) - pv) - c) / t)
+            _softmax_row(s[i], v[i], t, out[i])
 
     @_jit
     def _sigmoid_prime_from_output(s: np.ndarray, v: np.ndarray, out: np.ndarray) -> None:

@@ -31,11 +31,17 @@ C-contiguous float32 and float64 NumPy arrays along the last axis, with
 ``precision="accurate"``: about the time of a copy, against 2 to 10 copies for the NumPy path.
 Set the environment variable ``SIGMAX_DISABLE_NUMBA=1`` to use the NumPy path. The results are
 the NumPy path's bit for bit, except the float64 softmax products, whose row sum is added in
-another order (a few rounding errors of that sum). :func:`softmax_vjp` and :func:`softmax_jvp`
-without `where` run the same kernel on the softmax of each block, which :func:`sigmax.softmax`
-computes (itself fused for rows longer than 64 entries, with an ``exp`` written for numba:
-llvmlite has no SVML, so numba's own ``exp`` is a scalar call about 6 times slower than
-NumPy's).
+another order (a few rounding errors of that sum). From the logits, :func:`softmax_vjp` and
+:func:`softmax_jvp` on rows of 32 entries or more (16 with ``precision="fast"``), and
+:func:`log_softmax_vjp` on rows of 16 or more, run one kernel per block
+(:func:`sigmax._numba_forward.rows_vjp`). It computes each row's softmax into a scratch row,
+with the forward kernels' ``exp`` (llvmlite has no SVML, so numba's own is a scalar call about
+6 times slower than NumPy's), and applies the product while the row is in cache. That softmax
+is the unfused path's bit for bit (float32 input in float64 without compensation, float64 input
+with the compensated difference), and a block with a non-finite row takes the unfused path.
+``precision="fast"`` takes the same kernel, in float32 arithmetic for float32 input and without
+the compensated difference for float64. Shorter rows compute :func:`sigmax.softmax` per block,
+then the product.
 """
 
 from __future__ import annotations
@@ -47,7 +53,10 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+from sigmax import functions as _fn
 from sigmax._array_api import (
+    BLOCK_ELEMENTS,
+    FUSED_BLOCK_ELEMENTS,
     Array,
     Namespace,
     block_rows,
@@ -592,6 +601,15 @@ def _np_softmax_core(
 
 
 _NP_ROWS: dict[Callable[..., Array], Callable[..., None]] = {_softmax_core: _np_softmax_core}
+#: The products that :func:`sigmax._numba_forward.rows_vjp` fuses with the softmax, by kind.
+_FUSED_VJP: dict[Callable[..., Array], int] = {_softmax_core: 0, _log_softmax_vjp_core: 1}
+_FORWARD = "sigmax._numba_forward"
+#: Shorter rows take the unfused path, whose per-block softmax is fused across rows. Measured
+#: (fused / unfused time): the accurate softmax product 2 at k = 10, 1.2 to 1.3 at k = 24, 0.9
+#: to 1 at k = 32 to 48, 0.7 to 0.8 at k = 64; the others (log-softmax, "fast") 1.2 to 1.4 at
+#: k = 10, 0.6 to 0.85 at k = 16.
+_FUSED_VJP_MIN_K = 32
+_FUSED_VJP_MIN_K_OTHER = 16
 
 
 def _along_axis(
@@ -680,13 +698,25 @@ def _along_axis(
         res2 = np.empty((y2.shape[0], width), dtype=dtype)
 
     np_core = _NP_ROWS.get(core)
-    # The fused kernel for the product, along the last axis, in one dtype, without masks. From
-    # the logits the softmax of each block stays NumPy's (see the module notes).
-    nb = None
-    if core is _softmax_core and m2 is None and y is x and precision == "accurate":
-        nb = _numba(y2, v2, res2)
+    # The fused kernels, along the last axis, in one dtype, without masks. From the logits one
+    # kernel computes each row's softmax into a scratch row and consumes it there;
+    # a block with a non-finite row goes on to the unfused path.
+    nb = fwd = None
+    if m2 is None and y is x:
+        if core is _softmax_core and precision == "accurate":
+            nb = _numba(y2, v2, res2)
+        # "fast" takes the fused kernel too (float32 arithmetic for float32).
+        accurate_softmax = core is _softmax_core and precision == "accurate"
+        min_k = _FUSED_VJP_MIN_K if accurate_softmax else _FUSED_VJP_MIN_K_OTHER
+        min_k = min(_fn.FUSED_MIN_K, min_k)  # tests set FUSED_MIN_K = 0 to run every k
+        if not from_output and core in _FUSED_VJP and k >= min_k:
+            fwd = fused(_FORWARD, y2, v2, res2)
+    kind = _FUSED_VJP.get(core, 0)
+    fast = precision == "fast"
 
     def run(rows: slice) -> None:
+        if fwd is not None and fwd.rows_vjp(y2[rows], v2[rows], res2[rows], kind, t, fast):
+            return
         if nb is not None:
             if from_output:
                 s = y2[rows]
@@ -709,7 +739,9 @@ def _along_axis(
             else:
                 res2[rows] = core(s, vb, mb, np, t)
 
-    block_rows(y2.shape[0], k, run)
+    block_rows(
+        y2.shape[0], k, run, block_elements=BLOCK_ELEMENTS if fwd is None else FUSED_BLOCK_ELEMENTS
+    )
     if direct:
         return target
     res = finish(res2.reshape(*lead, width))
