@@ -8,6 +8,7 @@ subnormals measured in the subnormal spacing.
     .venv/bin/python benchmarks/accuracy_table.py --cases    # and the worst case of each cell
     .venv/bin/python benchmarks/accuracy_table.py --backend numpy   # without the numba kernels
     .venv/bin/python benchmarks/accuracy_table.py --backend fused   # numba kernels, every row
+    .venv/bin/python benchmarks/accuracy_table.py --backend short   # short-row softmax kernel
 """
 
 from __future__ import annotations
@@ -31,19 +32,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", action="store_true", help="print the worst case per cell")
     parser.add_argument(
         "--backend",
-        choices=["default", "numpy", "fused"],
+        choices=["default", "numpy", "fused", "short"],
         default="default",
         help="numpy: pure NumPy path; fused: the numba kernels on slices of every length "
-        "(by default they take slices longer than 64 entries when numba is installed)",
+        "(by default they take slices longer than 64 entries when numba is installed); "
+        "short: every softmax slice on the short-row kernel (by default 2 to 64 entries)",
     )
     args = parser.parse_args(argv)
     if args.backend == "numpy":
         os.environ["SIGMAX_DISABLE_NUMBA"] = "1"
-    elif args.backend == "fused":
+    elif args.backend in ("fused", "short"):
         from sigmax import functions
 
         os.environ["SIGMAX_DISABLE_NUMBA"] = "0"
-        functions.FUSED_MIN_K = 0
+        functions.FUSED_MIN_K = 0 if args.backend == "fused" else 1 << 62
     names = [np.dtype(d).name for d in DTYPES]
     print(
         f"sigmax accuracy vs mpmath, max ULP (numpy {np.__version__}, {platform.machine()}, "

@@ -45,11 +45,12 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(20261127)
 
 
-@pytest.fixture(params=["numpy", "fused"])
+@pytest.fixture(params=["numpy", "fused", "short"])
 def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Runs a test on the pure-NumPy path and on the optional fused numba kernels (on every
-    slice length: the kernels otherwise take only slices longer than 64, and the BCE kernel
-    only inputs of 256 elements or more)."""
+    """Runs a test on the pure-NumPy path and on the optional fused numba kernels: "fused"
+    sends every slice length to the row kernels (which otherwise take only slices longer
+    than 64, and the BCE kernel only inputs of 256 elements or more), "short" every softmax
+    slice to the short-row kernel (which otherwise takes only slices of 64 or fewer)."""
     from sigmax import _numba_kernels, functions, losses
 
     if request.param == "numpy":
@@ -58,6 +59,9 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
         if _numba_kernels.numba is None:
             pytest.skip("numba is not installed")
         monkeypatch.setenv("SIGMAX_DISABLE_NUMBA", "0")
+        if request.param == "short":
+            monkeypatch.setattr(functions, "FUSED_MIN_K", 1 << 62)
+            return "short"
         monkeypatch.setattr(functions, "FUSED_MIN_K", 0)
         monkeypatch.setattr(losses, "_FUSED_MIN_K", 0)
         monkeypatch.setattr(losses, "_SIGMOID_FUSED_MIN", 0)

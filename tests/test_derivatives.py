@@ -30,6 +30,8 @@ from sigmax import (
     softmax_vjp_from_output,
 )
 
+EPS = float(np.finfo(np.float64).eps)
+
 H = 1e-6
 
 
@@ -290,10 +292,14 @@ def test_masked_entries_get_exact_zero(rng, fn):
     assert np.all(got[~where] == 0)
     assert np.all(got[3] == 0)
     assert np.all(np.isfinite(got))
-    # A mask equals dropping the entries.
+    # A mask equals dropping the entries, to rounding: the two calls may take different paths
+    # (the masked one the NumPy path, the short one a fused kernel), and g - <g, s> cancels,
+    # so the rounding is relative to the row's largest entry.
     for i in range(3):
         keep = where[i]
-        np.testing.assert_allclose(got[i, keep], fn(x[i, keep], v[i, keep]), rtol=1e-14)
+        want = fn(x[i, keep], v[i, keep])
+        scale = float(np.abs(want).max())
+        np.testing.assert_allclose(got[i, keep], want, rtol=1e-14, atol=8 * EPS * scale)
 
 
 def test_logsumexp_derivatives_masked(rng):

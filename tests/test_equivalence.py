@@ -44,8 +44,10 @@ def test_round_trip_is_exact_and_probabilities_agree(
     logits = np.stack([x @ coef[0] + intercept[0], x @ coef[1] + intercept[1]], axis=1)
     p_soft = softmax(logits, axis=1)
     assert p_soft.dtype == dtype
-    assert ulps(p_soft[:, 1], sigmoid(z)).max() <= 2
-    assert ulps(p_soft[:, 0], sigmoid(-z)).max() <= 2
+    # Two functions, each within its own bound and rounded differently: on one row here the
+    # softmax is 1.13 ULP from mpmath and the sigmoid 1.87 the other way, 3 ULP apart.
+    assert ulps(p_soft[:, 1], sigmoid(z)).max() <= 4
+    assert ulps(p_soft[:, 0], sigmoid(-z)).max() <= 4
 
 
 def test_softmax_to_sigmoid_of_a_general_layer(rng: np.random.Generator) -> None:
@@ -105,14 +107,15 @@ def test_fitted_softmax_equals_sklearn_sigmoid_with_twice_the_C(
         sigmoid(x @ w[0] + b[0]), softmax(x @ W.T + bs, axis=1)[:, 1], rtol=1e-13
     )
     # sklearn's fitted sigmoid, converted symmetrically, gives its probabilities: to rounding
-    # against sklearn (whose logits come from another BLAS call), to 2 ULP on the same logits
+    # against sklearn (whose logits come from another BLAS call), and on the same logits to
+    # the two functions' rounding: each within its bound, 4 ULP apart at most
     coef, intercept = sigmoid_to_softmax(lr.coef_, lr.intercept_, parametrization="symmetric")
     np.testing.assert_allclose(
         softmax(x @ coef.T + intercept, axis=1), lr.predict_proba(x), rtol=1e-12
     )
     z = x @ lr.coef_[0] + lr.intercept_[0]
     logits = np.stack([x @ coef[0] + intercept[0], x @ coef[1] + intercept[1]], axis=1)
-    assert ulps(softmax(logits, axis=1)[:, 1], sigmoid(z)).max() <= 2
+    assert ulps(softmax(logits, axis=1)[:, 1], sigmoid(z)).max() <= 4
 
 
 def test_c_mapping() -> None:

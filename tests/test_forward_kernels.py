@@ -84,19 +84,59 @@ def test_exp_float32_arithmetic_within_two_ulp_and_no_false_zero() -> None:
     assert np.all(out[t > np.float32(-103.0)] > 0.0)
 
 
+def test_short_rows_log1p_is_accurate_to_2_to_the_minus_30() -> None:
+    """The short-row log_softmax's log1p on [0, 63] (rows of up to 64 entries), across each
+    reduction boundary 2**k - 1 and at both ends."""
+    from sigmax import _numba_short as S
+
+    rng = np.random.default_rng(11)
+    edges = np.array([2.0**k - 1 for k in range(1, 7)])
+    rest = np.concatenate(
+        [
+            [0.0, 5e-324, 1e-300, 1e-17, 0.5, 63.0],
+            rng.uniform(0, 1, 2000),
+            rng.uniform(0, 63, 2000),
+            np.nextafter(edges, 0.0),
+            edges,
+            np.nextafter(edges, 100.0),
+        ]
+    )
+    out = np.empty_like(rest)
+    _apply(S._log1p_rest, rest, out)
+    with mpmath.workdps(40):
+        ref = np.array([float(mpmath.log1p(mpmath.mpf(float(v)))) for v in rest.tolist()])
+    pos = ref > 0
+    assert np.all(out[~pos] == 0.0)
+    assert (np.abs(out[pos] - ref[pos]) / ref[pos]).max() < 2.0**-30
+
+
+def test_short_log_softmax_where_one_plus_rest_rounds_to_two(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """exp(-1.1e-16) is 1 - 2**-53 in float64, so rest rounds 1 + rest up to 2: the log1p
+    must still be of rest itself (a regression: it once added ln 2 twice)."""
+    monkeypatch.setenv("SIGMAX_DISABLE_NUMBA", "0")
+    x = np.array([[0.0, -1.1e-16]] * 3, dtype=np.float32)
+    got = sigmax.log_softmax(x)
+    np.testing.assert_allclose(got, -np.log(2.0), rtol=float(np.finfo(np.float32).eps))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("precision", ["accurate", "fast"])
-@pytest.mark.parametrize("k", [65, 257, 1000, 20_000])
+@pytest.mark.parametrize("k", [2, 10, 64, 65, 257, 1000, 20_000])
 @pytest.mark.parametrize("temperature", [1.0, 0.37])
 def test_fused_matches_numpy_path(
     monkeypatch: pytest.MonkeyPatch, dtype: type, precision: str, k: int, temperature: float
 ) -> None:
-    """Chunk boundaries (32 and 256 entries), long rows, temperature: the fused kernels and
-    the NumPy path agree to within their two error bounds."""
+    """Chunk boundaries (32 and 256 entries), long rows, short rows (the short-row softmax
+    kernel, its sub-blocks, and one sub-block too wide for its window), temperature: the fused
+    kernels and the NumPy path agree to within their two error bounds."""
     rng = np.random.default_rng(k)
-    x = (rng.standard_normal((64, k)) * 6).astype(dtype)
-    x[::5, 3] += 60.0  # confident rows
+    x = (rng.standard_normal((64 if k > 64 else 3000, k)) * 6).astype(dtype)
+    x[::5, 1] += 60.0  # confident rows
     x[1::7] = x[1::7, :1]  # rows of equal logits (every entry a tied max)
+    if k <= 64:
+        x[2000:2010] *= 150.0  # a range beyond any window: that sub-block takes the row kernel
     results = {}
     for disable in ("1", "0"):
         monkeypatch.setenv("SIGMAX_DISABLE_NUMBA", disable)
@@ -115,15 +155,17 @@ def test_fused_matches_numpy_path(
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k", [10, 100])
 def test_non_finite_rows_fall_back_to_the_ieee_rules(
-    monkeypatch: pytest.MonkeyPatch, dtype: type
+    monkeypatch: pytest.MonkeyPatch, dtype: type, k: int
 ) -> None:
     """A block holding a nan row, a +inf row and an overflowing row among finite rows: those
-    rows follow the documented rules, the others are unaffected."""
+    rows follow the documented rules, the others are unaffected (rows of 10 on the short-row
+    kernel, of 100 on the row kernel)."""
     monkeypatch.setenv("SIGMAX_DISABLE_NUMBA", "0")
-    monkeypatch.setattr(functions, "FUSED_MIN_K", 0)
+    monkeypatch.setattr(functions, "FUSED_MIN_K", 0 if k > 64 else functions.FUSED_MIN_K)
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((6, 100)).astype(dtype)
+    x = rng.standard_normal((6, k)).astype(dtype)
     x[1, 5] = np.nan
     x[2, [4, 9]] = np.inf
     x[3, :] = -np.inf
@@ -164,16 +206,17 @@ _rows = st.integers(1, 300).flatmap(
 )
 
 
+@pytest.mark.parametrize("route", ["row kernel", "short-row kernel"])
 @settings(max_examples=200, deadline=None)
 @given(x=_rows, c=st.floats(-100, 100), dtype=st.sampled_from([np.float32, np.float64]))
-def test_fused_properties(x: np.ndarray, c: float, dtype: type) -> None:
+def test_fused_properties(route: str, x: np.ndarray, c: float, dtype: type) -> None:
     """On the fused kernels: rows sum to 1, a common shift changes nothing (beyond the
     rounding of the shifted input), log_softmax is the log of softmax, and a 2-entry softmax
     is the sigmoid of the difference."""
     # Hypothesis cannot take the function-scoped `backend` fixture; the same switch by hand.
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SIGMAX_DISABLE_NUMBA", "0")
-        mp.setattr(functions, "FUSED_MIN_K", 0)
+        mp.setattr(functions, "FUSED_MIN_K", 0 if route == "row kernel" else 1 << 62)
         xd = x.astype(dtype)
         eps = float(np.finfo(dtype).eps)
         for precision in ("accurate", "fast"):

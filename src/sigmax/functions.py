@@ -32,7 +32,13 @@ place in per-thread buffers. With the optional ``sigmax[numba]`` extra, sigmoid,
 and slices longer than 64 entries of softmax, log_softmax and logsumexp run fused kernels
 instead (:mod:`sigmax._numba_forward`, :mod:`sigmax._numba_bce`: one pass over memory per
 row, a vectorized ``exp`` and ``log1p`` of their own, the same algorithm and the same tested
-bounds; ``SIGMAX_DISABLE_NUMBA=1`` turns them off).
+bounds; ``SIGMAX_DISABLE_NUMBA=1`` turns them off). Shorter softmax slices take a kernel of
+their own, which shifts a few thousand entries at once by their common max instead of each
+slice by its own (exact by shift invariance; a slice of 10 is too short to vectorize along),
+so that its ``exp`` runs at full SIMD width. On a GPU, C-contiguous float32/float64
+CuPy arrays and torch CUDA tensors (when CuPy is installed) run fused CUDA kernels along the
+last axis (:mod:`sigmax._cuda_forward`: one launch, computed in float64, the same IEEE rules;
+``SIGMAX_DISABLE_CUDA=1`` turns them off).
 ``precision="fast"`` (sigmoid, softmax, log_softmax) computes
 float32 in float32 and skips the compensation of float64: faster, within 3 ULP for sigmoid, but
 an entry of softmax or log_softmax may be off by up to about ``|x_i - max(x)|`` ULP (tens on
@@ -48,6 +54,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+from sigmax import _cuda_forward
 from sigmax._array_api import (
     BLOCK_ELEMENTS,
     FUSED_BLOCK_ELEMENTS,
@@ -152,6 +159,9 @@ def _elementwise(
     if not is_numpy(xp):
         if out is not None:
             check_out(out, tuple(x.shape), dtype, xp)
+        fn = "sigmoid" if kernel is _sigmoid_kernel else "log_sigmoid"
+        if (r := _cuda_forward.elementwise(x, fn, precision)) is not None:
+            return r
         return xp.astype(kernel(xp.astype(x, cdt), xp), dtype)
     shape = x.shape
     res = np.empty(shape, dtype=dtype) if out is None else check_out(out, shape, dtype, xp)
@@ -212,6 +222,8 @@ def sigmoid(x: Any, /, *, out: np.ndarray | None = None, precision: str = "accur
     Results that are subnormal come back as the correctly rounded subnormal:
     ``sigmoid(-720.0)`` is ``2.03e-313``, not 0. Accuracy: <= 1 ULP for float16/float32 (computed
     in float64), <= 3 ULP for float64. ``sigmoid(nan)`` is nan, ``sigmoid(+-inf)`` is 1 and 0.
+    CuPy arrays and torch CUDA tensors run fused CUDA kernels when CuPy is installed
+    (:mod:`sigmax._cuda_forward`), computed in float64 for both precisions.
 
     Examples
     --------
@@ -244,6 +256,8 @@ def log_sigmoid(x: Any, /, *, out: np.ndarray | None = None) -> Array:
     Both terms are <= 0, so they never cancel, and ``log1p`` keeps the small term exact:
     ``log_sigmoid(40.0)`` is ``-4.25e-18``, not 0. Accuracy: <= 1 ULP for float16/float32,
     <= 3 ULP for float64. ``log_sigmoid(-inf)`` is ``-inf``, ``log_sigmoid(inf)`` is 0.
+    CuPy arrays and torch CUDA tensors run fused CUDA kernels when CuPy is installed
+    (:mod:`sigmax._cuda_forward`).
 
     Examples
     --------
@@ -482,6 +496,7 @@ _KIND = {"_softmax_kernel": "softmax", "_log_softmax_kernel": "log_softmax"}
 _FUSED_KIND = {"softmax": 0, "log_softmax": 1, "logsumexp": 2}
 #: The optional fused kernels (numba), used on C-contiguous float32/float64 blocks.
 _FORWARD = "sigmax._numba_forward"
+_SHORT = "sigmax._numba_short"
 #: Shorter slices stay on the NumPy path, which runs them transposed at SIMD speed across
 #: rows; the fused kernels vectorize along a slice. (Tests set it to 0 to run every case on
 #: the fused kernels.)
@@ -531,13 +546,21 @@ def _along_axis(
     if k == 0:
         res = xp.full(out_shape, empty_value, dtype=dtype, device=array_api_compat.device(x))
     elif not is_numpy(xp):
-        z = scaled(y, xp)
-        with np.errstate(all="ignore"):  # NumPy-backed namespaces (strict, Dask) warn on inf - inf
-            res = xp.astype(kernel(_Parts(z, v, xp, compensate), xp), dtype)
-        if reduce:
-            res = xp.reshape(res, out_shape)
+        kind = "logsumexp" if reduce else _KIND[kernel.__name__]
+        # CuPy arrays and torch CUDA tensors: one fused kernel instead of one per operation.
+        res = None if v is not None else _cuda_forward.rows_forward(y, kind, t, precision)
+        if res is None:
+            z = scaled(y, xp)
+            # NumPy-backed namespaces (strict, Dask) warn on inf - inf.
+            with np.errstate(all="ignore"):
+                res = xp.astype(kernel(_Parts(z, v, xp, compensate), xp), dtype)
+            if reduce:
+                res = xp.reshape(res, out_shape)
     else:
         y2 = np.reshape(y, (-1, k))
+        if y2.dtype.kind in "biu":
+            # Integers and bools take the same kernels as the float64 they promote to.
+            y2 = y2.astype(dtype)
         v2 = None if v is None else np.reshape(v, (-1, k))
         kind = "logsumexp" if reduce else _KIND[kernel.__name__]
         # Write straight into a C-contiguous `out` when the reduced axis is already last.
@@ -554,13 +577,28 @@ def _along_axis(
         else:
             res2 = np.empty((y2.shape[0], 1 if reduce else k), dtype=dtype)
 
-        nb = fused(_FORWARD, y2, res2) if v2 is None and k >= FUSED_MIN_K else None
+        # Short rows have kernels of their own (`sigmax._numba_short`): softmax, and
+        # log_softmax of float32 at temperature 1 (its log1p covers rows of up to 64).
+        short = 2 <= k < FUSED_MIN_K and (
+            kind == "softmax"
+            or (kind == "log_softmax" and t == 1.0 and y2.dtype == np.float32 and k <= SMALL_K)
+        )
+        nb = None
+        if v2 is None and short:
+            nb = fused(_SHORT, y2, res2)
+        elif v2 is None and k >= FUSED_MIN_K:
+            nb = fused(_FORWARD, y2, res2)
         code = _FUSED_KIND[kind]
 
+        def fused_block(nb: Any, rows: slice) -> bool:
+            if short and kind == "softmax":
+                return bool(nb.short_softmax(y2[rows], res2[rows], t, precision == "fast"))
+            if short:
+                return bool(nb.short_log_softmax(y2[rows], res2[rows]))
+            return bool(nb.rows_forward(y2[rows], res2[rows], code, t, precision == "fast"))
+
         def run(rows: slice) -> None:
-            if nb is not None and nb.rows_forward(
-                y2[rows], res2[rows], code, t, precision == "fast"
-            ):
+            if nb is not None and fused_block(nb, rows):
                 if reduce and cdt == np.float64:
                     res2[rows] = _logsumexp_refine(y2[rows], None, res2[rows])
                 return
@@ -689,6 +727,8 @@ def softmax(
 
     IEEE rules: a nan in a slice makes that slice nan. ``+inf`` entries share the slice's mass
     equally. A fully masked slice, or one whose entries are all ``-inf``, gives zeros.
+    CuPy arrays and torch CUDA tensors run fused CUDA kernels when CuPy is installed
+    (:mod:`sigmax._cuda_forward`; not with `where`), computed in float64 for both precisions.
 
     Examples
     --------
@@ -751,6 +791,8 @@ def log_softmax(
     A common offset cancels exactly and the largest entry keeps full relative accuracy:
     ``log_softmax([0, -100])[0]`` is ``-3.72e-44``, where ``log(1 + r)`` gives 0. Accuracy:
     <= 1 ULP for float16/float32, <= 3 ULP for float64. A fully masked slice gives ``-inf``.
+    CuPy arrays and torch CUDA tensors run fused CUDA kernels when CuPy is installed
+    (:mod:`sigmax._cuda_forward`; not with `where`), computed in float64 for both precisions.
 
     Examples
     --------
@@ -810,6 +852,8 @@ def logsumexp(
     gives ``+inf``, a nan gives nan. Where the result is near 0 it is ill-conditioned
     (:math:`m` and the log term cancel); on NumPy those rows are recomputed in
     ``np.longdouble``. Accuracy: <= 1 ULP for float16/float32, <= 3 ULP for float64.
+    CuPy arrays and torch CUDA tensors run fused CUDA kernels when CuPy is installed
+    (:mod:`sigmax._cuda_forward`; not with `where`).
 
     Examples
     --------

@@ -1,0 +1,292 @@
+r"""Fused kernels for short rows (2 to 64 entries) of softmax and log_softmax.
+
+The row kernels of :mod:`sigmax._numba_forward` vectorize along a row, and a row of 10 is too
+short for that: the fixed cost of each row dominates. Here the rows are not shifted by their
+max at all: ``exp(x)`` runs flat over a sub-block of a few thousand entries at full SIMD width
+(softmax is shift-invariant, and without the shift ``x`` is exact, so nothing is rounded
+before the ``exp``). Each row is then divided by its compensated sum (softmax), or reduced to
+its max ``m`` and ``rest = sum_{x_j < m} e_j / e_m + (ties - 1)`` for ``log1p(rest)``
+(log_softmax), with a vectorized ``log1p`` over the sub-block's rows.
+
+That needs every ``exp`` of a row to be normal and its sum finite: a row with an entry below
+the normal range of the compute dtype (about -87 in float32, -708 in float64) or a sum above
+``exp(80)`` (float32) or ``exp(700)`` takes the per-row kernel instead, so no result loses
+accuracy to underflow or overflow, and each row's result depends on that row alone. A nan or
+an infinity sends the block to the NumPy path, which implements the IEEE rules.
+log_softmax here is for float32 results (computed in float64): for float64 results the ratio
+``e_j / e_m`` costs the max entry's ``log1p`` two more roundings than the 3-ULP budget has
+room for, so those rows keep the per-row kernel.
+
+Used by :mod:`sigmax.functions` for C-contiguous float32/float64 NumPy blocks when numba
+imports and ``SIGMAX_DISABLE_NUMBA`` is unset or ``0``. Tests: ``tests/test_accuracy.py`` and
+``tests/test_precision_fast.py`` (the ``short`` backend runs every softmax row here),
+``tests/test_forward_kernels.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from sigmax._numba_forward import enabled, numba
+
+__all__ = ["enabled", "short_log_softmax", "short_softmax"]
+
+short_softmax: Callable[[np.ndarray, np.ndarray, float, bool], bool]
+short_log_softmax: Callable[[np.ndarray, np.ndarray], bool]
+
+if numba is not None:
+    from sigmax._numba_bce import _log1p_unit
+    from sigmax._numba_forward import (
+        _exp_tail,
+        _exp_tail_f32,
+        _exp_tail_for32,
+        _jit,
+        _jit_sum,
+        _mode,
+        _neumaier,
+        _rows,
+    )
+
+    #: Elements per sub-block of short rows: their float64 exps stay in the L1/L2 cache.
+    _SHORT_SUB = 4096
+    #: exp's argument is clamped here (its 2**k is built from bits, which must not overflow);
+    #: a row whose sum passes the limit below takes the per-row kernel.
+    _CLAMP32, _CLAMP64 = np.float32(88.0), 709.0
+    _SUM_MAX32, _SUM_MAX64 = float(np.exp(80.0)), float(np.exp(700.0))
+    _TINY32, _TINY64 = float(np.finfo(np.float32).tiny), float(np.finfo(np.float64).tiny)
+
+    @_jit
+    def _short_exp(x: np.ndarray, t: float, e: np.ndarray, mode: int) -> None:
+        """exp(x_j / t) over a flat sub-block, ``x / t`` divided in the compute dtype as the
+        NumPy path does (and not at all for t = 1). The clamps are selects that keep nan
+        (``min`` branches on nan, which stops the loop from vectorizing)."""
+        if mode < 0:
+            t32 = np.float32(t)
+            for j in range(x.shape[0]):
+                z = x[j] if t == 1.0 else x[j] / t32
+                e[j] = _exp_tail_f32(_CLAMP32 if z > _CLAMP32 else z)
+        elif mode == 0:
+            for j in range(x.shape[0]):
+                z = np.float64(x[j]) if t == 1.0 else np.float64(x[j]) / t
+                e[j] = _exp_tail_for32(_CLAMP64 if z > _CLAMP64 else z)
+        else:
+            for j in range(x.shape[0]):
+                z = np.float64(x[j]) if t == 1.0 else np.float64(x[j]) / t
+                e[j] = _exp_tail(_CLAMP64 if z > _CLAMP64 else z, 0.0)
+
+    @_jit
+    def _short_rows(e: np.ndarray, o: np.ndarray, mode: int, skipped: np.ndarray) -> int:
+        """Each row of exps divided by its sum (compensated for float64 results). A row with
+        an exp below the normal range, or a sum past the limit (a nan or an infinity in the
+        row too), is left out: its index goes to `skipped`, and their number is returned."""
+        tiny = _TINY32 if mode < 0 else _TINY64
+        smax = _SUM_MAX32 if mode < 0 else _SUM_MAX64
+        n_skipped = 0
+        for i in range(e.shape[0]):
+            ei, oi = e[i], o[i]
+            s = 0.0
+            comp = 0.0
+            low = np.inf
+            if mode == 2:
+                for j in range(ei.shape[0]):
+                    v = ei[j]
+                    s, comp = _neumaier(s, comp, v)
+                    low = v if v < low else low  # a select: min() branches on nan
+            else:
+                for j in range(ei.shape[0]):
+                    v = np.float64(ei[j])
+                    s += v
+                    low = v if v < low else low
+            # Branch-free (a branch here halved the loop's speed): the row is written anyway
+            # and overwritten by the per-row kernel.
+            skipped[n_skipped] = i
+            n_skipped += 0 if low >= tiny and s <= smax else 1
+            if mode < 0:
+                inv32 = np.float32(1.0 / s)
+                for j in range(ei.shape[0]):
+                    oi[j] = ei[j] * inv32
+            elif mode == 0:
+                inv = 1.0 / s
+                for j in range(ei.shape[0]):
+                    oi[j] = ei[j] * inv
+            else:
+                # e / (s + comp) without a division per entry (ten divisions cost more than
+                # the rest of the row): q = e * (1/s), its residual e - q s exact by FMA, and
+                # the compensation folded in; one rounding at the end, as a division.
+                inv = 1.0 / s
+                for j in range(ei.shape[0]):
+                    q = ei[j] * inv
+                    r = ei[j] - q * s
+                    oi[j] = q + (r - q * comp) * inv
+        return n_skipped
+
+    @_jit
+    def _per_row(
+        x: np.ndarray,
+        o: np.ndarray,
+        kind: int,
+        t: float,
+        mode: int,
+        rows: np.ndarray,
+        ez: np.ndarray,
+    ) -> bool:
+        """The per-row kernel on the rows the short kernels left out; False at the first
+        it refuses (a nan or an infinity). Numba compiles no generator for ``all()``."""
+        k = x.shape[1]
+        for i in rows:  # noqa: SIM110
+            if not _rows(x[i : i + 1], o[i : i + 1], kind, t, mode, ez[:k], ez[k : 2 * k]):
+                return False
+        return True
+
+    @_jit
+    def _short_softmax(
+        x: np.ndarray, out: np.ndarray, t: float, mode: int, e: np.ndarray, ez: np.ndarray
+    ) -> bool:
+        """softmax of short rows, a sub-block at a time: the exps flat, then each row. `e`
+        is flat scratch of at least `_SHORT_SUB` entries (float64; unused for float32 "fast",
+        whose exps go straight to `out`), `ez` two rows for the per-row kernel."""
+        k = x.shape[1]
+        step = max(1, _SHORT_SUB // k)
+        skipped = np.empty(step, np.int64)
+        for a in range(0, x.shape[0], step):
+            xb = x[a : a + step]
+            ob = out[a : a + step]
+            r = xb.shape[0]
+            if mode < 0:
+                _short_exp(xb.reshape(r * k), t, ob.reshape(r * k), mode)
+                n = _short_rows(ob, ob, mode, skipped)
+            else:
+                ef = e[: r * k]
+                _short_exp(xb.reshape(r * k), t, ef, mode)
+                n = _short_rows(ef.reshape((r, k)), ob, mode, skipped)
+            if n and not _per_row(xb, ob, 0, t, mode, skipped[:n], ez):
+                return False
+        return True
+
+    _LN2 = 0.6931471805599453
+
+    @_jit
+    def _log1p_rest(rest: float) -> float:
+        """log1p(rest) for rest in [0, 63], for float32 results: ``1 + rest = 2**k (1 + u)``
+        with u in [0, 1) exact (scaling by 2**-k and subtracting 1 round nothing), then the
+        vectorized log1p on [0, 1]; below 1, rest itself (k = 0, nothing rounded)."""
+        w = 1.0 + rest
+        k = 0.0
+        sc = 1.0
+        for b in (2.0, 4.0, 8.0, 16.0, 32.0, 64.0):
+            big = w >= b
+            k += 1.0 if big else 0.0
+            sc *= 0.5 if big else 1.0
+        # Below 1 take rest as it is: 1 + rest may round up to 2 there.
+        small = rest < 1.0
+        u = rest if small else w * sc - 1.0
+        return _log1p_unit(u, False) + (0.0 if small else k * _LN2)
+
+    @_jit
+    def _row_max(x: np.ndarray, m: np.ndarray, inside: np.ndarray) -> None:
+        """Each row's max, and whether the row lies in [-700, 700], where its exps (in
+        float64) are normal and their sum finite. Selects: max() branches on nan."""
+        for i in range(x.shape[0]):
+            xi = x[i]
+            hi = xi[0]
+            lo = xi[0]
+            for j in range(xi.shape[0]):
+                v = xi[j]
+                hi = v if v > hi else hi
+                lo = v if v < lo else lo
+            m[i] = hi
+            inside[i] = lo >= -700.0 and hi <= 700.0
+
+    @_jit_sum
+    def _below_max(xi: np.ndarray, ei: np.ndarray, mi: float) -> tuple[float, float]:
+        """The sum of the row's exps below its max, and the number of max entries."""
+        s = 0.0
+        ties = 0.0
+        for j in range(xi.shape[0]):
+            top = np.float64(xi[j]) == mi
+            s += 0.0 if top else ei[j]
+            ties += 1.0 if top else 0.0
+        return s, ties
+
+    @_jit
+    def _short_log_rows(
+        x: np.ndarray,
+        e: np.ndarray,
+        o: np.ndarray,
+        m: np.ndarray,
+        lse: np.ndarray,
+        inside: np.ndarray,
+        skipped: np.ndarray,
+    ) -> int:
+        """log_softmax of float32 rows from their exps ``e = exp(x)`` (float64): per row its
+        max ``m`` and ``rest = sum_{x_j < m} e_j / e_m + ties - 1``, then ``log1p(rest)``,
+        then ``(x_j - m) - log1p(rest)``: two terms <= 0, which never cancel. Each step is
+        its own loop: the per-row ones are short, and the per-row exp and log1p vectorize
+        across rows. Rows outside the exps' range are left out, as in `_short_rows`."""
+        _row_max(x, m, inside)
+        n_skipped = 0
+        for i in range(x.shape[0]):
+            mi = np.float64(m[i])
+            s, ties = _below_max(x[i], e[i], mi)
+            # The max entry's exp, computed as each e_j was: e_j / em is exp(x_j - m).
+            em = _exp_tail_for32(_CLAMP64 if mi > _CLAMP64 else mi)
+            lse[i] = s / em + (ties - 1.0)
+            # A nan fails the range test too. Branch-free, as in `_short_rows`.
+            skipped[n_skipped] = i
+            n_skipped += 0 if inside[i] else 1
+        for i in range(lse.shape[0]):
+            lse[i] = _log1p_rest(lse[i])
+        for i in range(x.shape[0]):
+            xi, oi = x[i], o[i]
+            mi, li = np.float64(m[i]), lse[i]
+            for j in range(xi.shape[0]):
+                oi[j] = (np.float64(xi[j]) - mi) - li
+        return n_skipped
+
+    @_jit
+    def _short_log_softmax(
+        x: np.ndarray,
+        out: np.ndarray,
+        e: np.ndarray,
+        m: np.ndarray,
+        lse: np.ndarray,
+        ez: np.ndarray,
+    ) -> bool:
+        """`_short_softmax`'s sub-blocks for log_softmax of float32 rows (float64 inside)."""
+        k = x.shape[1]
+        step = max(1, _SHORT_SUB // k)
+        skipped = np.empty(step, np.int64)
+        inside = np.empty(step, np.bool_)
+        for a in range(0, x.shape[0], step):
+            xb = x[a : a + step]
+            ob = out[a : a + step]
+            r = xb.shape[0]
+            ef = e[: r * k]
+            _short_exp(xb.reshape(r * k), 1.0, ef, 0)
+            n = _short_log_rows(xb, ef.reshape((r, k)), ob, m[:r], lse[:r], inside, skipped)
+            if n and not _per_row(xb, ob, 1, 1.0, 0, skipped[:n], ez):
+                return False
+        return True
+
+    def _short_softmax_block(x: np.ndarray, out: np.ndarray, t: float, fast: bool) -> bool:
+        mode = _mode(x.dtype, "fast" if fast else "accurate")
+        # float64 "fast" keeps the compensated sum: the plain one may cost a few ULP more
+        # than the bound the docstrings state for short rows.
+        mode = 2 if mode == 1 else mode
+        cdt = np.float32 if mode < 0 else np.float64
+        k = x.shape[1]
+        e = np.empty(max(_SHORT_SUB, k) if mode >= 0 else 0, cdt)
+        return bool(_short_softmax(x, out, float(t), mode, e, np.empty(2 * k, cdt)))
+
+    def _short_log_softmax_block(x: np.ndarray, out: np.ndarray) -> bool:
+        k = x.shape[1]
+        rows = max(1, _SHORT_SUB // k)
+        e = np.empty(max(_SHORT_SUB, k))
+        m = np.empty(rows, x.dtype)
+        ez = np.empty(2 * k)
+        return bool(_short_log_softmax(x, out, e, m, np.empty(rows), ez))
+
+    short_softmax = _short_softmax_block
+    short_log_softmax = _short_log_softmax_block
