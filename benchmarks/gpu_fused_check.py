@@ -8,9 +8,12 @@ Part 1 prints one line per check, ``PASS``/``FAIL``, what ran (namespace, functi
 and the largest distance found from sigmax's NumPy path against its bound: float32 in ULPs of
 the float64 NumPy result rounded to float32 (bound 1), float64 in ULPs of the NumPy float64
 result (bound 4; logsumexp where it cancels in ulps of ``max(|m|, log1p(rest))``). Every
-exception is caught and printed, with NVRTC's log for a compile error. Part 2 times sigmax
-(fused, and the generic Array API path with ``SIGMAX_DISABLE_CUDA=1``) against torch's and
-CuPy's own functions: medians of 20 CUDA-synchronised calls after 3 warm-ups, with ratios.
+exception is caught and printed, with NVRTC's log for a compile error. Part 2 times: the
+per-call host overhead on a (1, 10) input (sigmax, its launch layer alone, the peer); the
+softmax kernels alone (CUDA events) as shipped and compiled without unrolling and launch
+bounds, and k = 10 in the older lane-group layout; then sigmax (fused, and the generic Array
+API path with ``SIGMAX_DISABLE_CUDA=1``) against torch's and CuPy's own functions: medians of
+20 CUDA-synchronised calls after 3 warm-ups, with ratios.
 Everything also goes to ``$OUT/gpu_fused_check.txt`` when ``$OUT`` is set. No mpmath; the
 whole run takes about a minute or two on an H200 (part 2 stops early past 200 s).
 """
@@ -222,11 +225,11 @@ def check_compile() -> bool:
     import cupy as cp
 
     ok = True
-    for name in ("rows_group", "rows_block", "sigmoid_elementwise"):
-        for dt in (np.float32, np.float64):
+    for name in ("rows_thread", "rows_group", "rows_block", "sigmoid_elementwise"):
+        for dt, ctype in ((np.float32, "float"), (np.float64, "double")):
             label = f"compile {name}<{np.dtype(dt).name}>"
             try:
-                _cuda_forward._function(cp, name, dt)
+                _cuda_forward._function(cp, cp.cuda.runtime.getDevice(), name, ctype)
             except Exception as exc:
                 ok = False
                 failures += 1
@@ -366,12 +369,12 @@ def check_disabled() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def median_time(fn: Callable[[], Any], sync: Callable[[], None]) -> float:
+def median_time(fn: Callable[[], Any], sync: Callable[[], None], repeat: int = 20) -> float:
     for _ in range(3):
         fn()
     sync()
     times = []
-    for _ in range(20):
+    for _ in range(repeat):
         t0 = time.perf_counter()
         fn()
         sync()
@@ -414,13 +417,135 @@ def peers(ns: str) -> dict[str, Callable[[Any], Any] | None]:
     }
 
 
+def overhead(nss: list[str]) -> None:
+    """Per-call host cost on a (1, 10) input, where the kernels take no time: sigmax's public
+    function, the launch layer alone (``_cuda_forward``), and the peer."""
+    import cupy as cp
+
+    log("\n## Per-call overhead on a (1, 10) float32 input (microseconds)\n")
+    log("async = 2000 calls then one synchronisation, per call (the host's cost per launch);")
+    log("synced = median of 200 calls each followed by a synchronisation (launch to result).")
+    log("launch = sigmax._cuda_forward.rows_forward / elementwise, without sigmax's")
+    log("argument handling.\n")
+    log("| op | array | sigmax async | sigmax synced | launch async | peer async | peer synced |")
+    log("|---|---|---|---|---|---|---|")
+    base = np.random.default_rng(4).standard_normal((1, 10)).astype(np.float32)
+    for ns in nss:
+        if ns == "torch":
+            import torch
+
+            a: Any = torch.from_numpy(base).to("cuda")
+            sync = torch.cuda.synchronize
+        else:
+            a = cp.asarray(base)
+            sync = cp.cuda.Device().synchronize
+        ps = peers(ns)
+        for op in ("softmax", "sigmoid"):
+            ours = getattr(sigmax, op)
+            if op == "sigmoid":
+                layer = lambda a=a: _cuda_forward.elementwise(a, "sigmoid", "accurate")  # noqa: E731
+            else:
+                layer = lambda a=a: _cuda_forward.rows_forward(a, "softmax", 1.0, "accurate")  # noqa: E731
+            peer = ps[op]
+            row = [
+                async_time(lambda ours=ours, a=a: ours(a), sync),
+                median_time(lambda ours=ours, a=a: ours(a), sync, 200),
+                async_time(layer, sync),
+                async_time(lambda peer=peer, a=a: peer(a), sync) if peer else float("nan"),
+                median_time(lambda peer=peer, a=a: peer(a), sync, 200) if peer else float("nan"),
+            ]
+            cells = " | ".join(f"{v * 1e6:.1f}" for v in row)
+            log(f"| {op} | {ns} | {cells} |")
+
+
+#: Compile-time settings of the row kernels compared with the shipped ones.
+VARIANTS: dict[str, tuple[str, ...]] = {
+    "shipped": (),
+    "unroll 1": ("-DSIGMAX_UNROLL=1",),
+    "unroll 1, no launch bounds": ("-DSIGMAX_UNROLL=1", "-DSIGMAX_NO_BOUNDS"),
+}
+
+
+def kernel_variants() -> None:
+    """The softmax kernels alone (CUDA events, no host work) as shipped, compiled without
+    the unrolling and the launch bounds, and for k = 10 in the lane-group layout that ran
+    before the one-thread-per-row layout, so that one run shows what each change bought."""
+    import cupy as cp
+
+    log("\n## Row kernels alone: softmax, CUDA-event median of 10 launches (microseconds)\n")
+    log("same bits = the output equals the shipped kernel's bit for bit.\n")
+    log("| shape | dtype | kernel | variant | time | same bits |")
+    log("|---|---|---|---|---|---|")
+    mods = {
+        label: cp.RawModule(
+            code=_cuda_forward.SOURCE,
+            options=_cuda_forward.OPTIONS + defines,
+            name_expressions=_cuda_forward.NAMES,
+        )
+        for label, defines in VARIANTS.items()
+    }
+    rng = np.random.default_rng(5)
+    for n, k in ((1_000_000, 10), (10_000, 1_000), (2_000, 50_000)):
+        for dt, ctype in ((np.float32, "float"), (np.float64, "double")):
+            x = cp.asarray((rng.standard_normal((n, k)) * 5).astype(dt))
+            name, grid, block, width = _cuda_forward.row_launch(n, k)
+            runs = [(name, grid, width, label) for label in VARIANTS]
+            if name == "rows_thread":
+                w = 16 if k > 8 else 8
+                runs.append(("rows_group", min(-(-n // (block // w)), 65535), w, "shipped"))
+            shipped = None
+            for kernel, g, w, label in runs:
+                fn = mods[label].get_function(f"{kernel}<{ctype}>")
+                out = cp.empty_like(x)
+                args = (x, out, np.int64(n), np.int64(k), np.float64(1.0), np.int32(0), np.int32(w))
+
+                def launch(fn: Any = fn, g: int = g, b: int = block, args: tuple = args) -> None:
+                    fn((g,), (b,), args)
+
+                t = event_time(cp, launch)
+                if shipped is None:
+                    shipped = out
+                same = "yes" if bool((out.view(np.uint8) == shipped.view(np.uint8)).all()) else "NO"
+                log(f"| ({n}, {k}) | {np.dtype(dt).name} | {kernel} | {label} | {t:.1f} | {same} |")
+            del x, out, shipped
+
+
+def event_time(cp: Any, launch: Callable[[], None]) -> float:
+    start, end = cp.cuda.Event(), cp.cuda.Event()
+    for _ in range(3):
+        launch()
+    times = []
+    for _ in range(10):
+        start.record()
+        launch()
+        end.record()
+        end.synchronize()
+        times.append(cp.cuda.get_elapsed_time(start, end) * 1e3)
+    return statistics.median(times)
+
+
+def async_time(fn: Callable[[], Any], sync: Callable[[], None], calls: int = 2000) -> float:
+    for _ in range(20):
+        fn()
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    sync()
+    return (time.perf_counter() - t0) / calls
+
+
 def timings(nss: list[str]) -> None:
     import cupy as cp
 
     log("\n## Timings (median seconds of 20 CUDA-synchronised calls after 3 warm-ups)\n")
     log("fused = sigmax's CUDA kernels; generic = sigmax with SIGMAX_DISABLE_CUDA=1 (one kernel")
     log("per array operation); peer = torch.softmax/log_softmax/logsumexp/sigmoid on torch")
-    log("tensors, cupyx.scipy.special.softmax/log_softmax/logsumexp/expit on CuPy arrays.\n")
+    log("tensors, cupyx.scipy.special.softmax/log_softmax/logsumexp/expit on CuPy arrays.")
+    for n, k in ((1_000_000, 10), (10_000, 1_000), (2_000, 50_000)):
+        name, grid, block, width = _cuda_forward.row_launch(n, k)
+        log(f"({n}, {k}): {name}, grid {grid} x {block} threads, width {width}")
+    log("")
     log("| op | array | shape | dtype | fused | generic | peer | fused/peer | generic/fused |")
     log("|---|---|---|---|---|---|---|---|---|")
     rng = np.random.default_rng(3)
@@ -498,6 +623,17 @@ def main() -> int:
         check_torch_specifics()
     check_disabled()
     log(f"\nchecks done in {time.perf_counter() - START:.0f} s, failures: {failures}")
+    try:
+        overhead(list(nss))
+    except Exception as exc:
+        log(f"overhead aborted: {type(exc).__name__}: {exc}")
+        log(traceback.format_exc())
+    try:
+        kernel_variants()
+    except Exception as exc:
+        log(f"kernel variants aborted: {type(exc).__name__}: {exc}")
+        log_compile_error(exc)
+        log(traceback.format_exc())
     try:
         timings(list(nss))
     except Exception as exc:

@@ -27,36 +27,45 @@ a row of ``-inf`` gives probabilities 0, log-probabilities and logsumexp ``-inf`
 log-probability of a lone max is ``-0.0``, as on the generic path (NumPy's finite blocks give
 ``+0.0``).
 
-Layout: rows of up to :data:`WARP_MAX_K` entries go one to a group of lanes of a warp (32
-lanes, or the next power of two >= k for short rows, so that ``k = 10`` does not idle 22 of
-32 lanes), reduced with ``__shfl_xor_sync``; longer rows go one to a 256-thread block (warp
-shuffles, then shared memory across the warps). Both loop over rows with a grid stride, so
-any ``n`` fits in the grid. Each row is read three times (max, sum, write); the second and
+Layout: rows of up to :data:`THREAD_MAX_K` entries go one to a thread, which loops over its
+row (no shuffles: a lane-group layout spends ``2 log2(width)`` dependent shuffle rounds per
+row for one entry per lane, and holds only ``32 / width`` rows per warp). Rows of up to
+:data:`WARP_MAX_K` entries go one to a group of lanes of a warp (32 lanes, or the next power
+of two >= k), reduced with ``__shfl_xor_sync``; longer rows go one to a 256-thread block
+(warp shuffles, then shared memory across the warps). All loop over rows with a grid stride,
+so any ``n`` fits in the grid. Each row is read three times (max, sum, write); the second and
 third reads come from L1/L2 while the rows in flight fit there.
+
+Launch: the compiled functions are cached per (device, kernel, dtype) and CuPy's handles on
+torch streams per (device, stream); a torch tensor goes to the kernel as its raw device
+pointer (no DLPack round trip), on torch's current stream.
 
 Elementwise kernels: sigmoid ``(x >= 0 ? 1 : e) / (1 + e)`` and log_sigmoid
 ``min(x, 0) - log1p(e)`` with ``e = exp(-|x|)``, in double. They are memory-bound on a GPU,
 so ``precision="fast"`` runs the same kernels (and so do the row kernels).
 
 Used by :mod:`sigmax.functions` for float32/float64 C-contiguous CuPy arrays, and torch CUDA
-tensors when CuPy is importable (wrapped zero-copy with DLPack and launched on torch's current
-stream; not tensors that require grad), without ``where`` masks. ``SIGMAX_DISABLE_CUDA=1``
+tensors when CuPy is importable (launched on torch's current stream; not tensors that require
+grad), without ``where`` masks. ``SIGMAX_DISABLE_CUDA=1``
 turns them off; anything else goes to the generic path (the functions here return None).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
 import array_api_compat
 import numpy as np
 
-__all__ = ["KINDS", "WARP_MAX_K", "elementwise", "enabled", "rows_forward"]
+__all__ = ["KINDS", "THREAD_MAX_K", "WARP_MAX_K", "elementwise", "enabled", "rows_forward"]
 
 #: The kernels' codes for the row functions.
 KINDS = {"softmax": 0, "log_softmax": 1, "logsumexp": 2}
-#: Rows up to this long go to (part of) a warp, longer ones to a block.
+#: Rows up to this long go one to a thread.
+THREAD_MAX_K = 32
+#: Longer rows up to this long go to (part of) a warp, longer ones to a block.
 WARP_MAX_K = 1024
 _THREADS = 256
 #: The grids loop over rows with a stride, so they need not cover a huge array.
@@ -67,6 +76,16 @@ SOURCE = r"""
 #define SIGMAX_INF __longlong_as_double(0x7ff0000000000000LL)
 #define SIGMAX_NAN __longlong_as_double(0x7ff8000000000000LL)
 #define SIGMAX_FULL 0xffffffffu
+// Entries each thread takes at a time in the sum and write passes (the benchmark compiles
+// other values to compare), and the row kernels' launch bounds (off with SIGMAX_NO_BOUNDS).
+#ifndef SIGMAX_UNROLL
+#define SIGMAX_UNROLL 4
+#endif
+#ifdef SIGMAX_NO_BOUNDS
+#define SIGMAX_BOUNDS(blocks)
+#else
+#define SIGMAX_BOUNDS(blocks) __launch_bounds__(256, blocks)
+#endif
 
 enum { SOFTMAX = 0, LOG_SOFTMAX = 1, LOGSUMEXP = 2 };
 
@@ -141,7 +160,7 @@ __device__ __forceinline__ double term(double d, double e) {
 }
 
 struct Row {
-    double m, hi, lo, corr, lse;
+    double m, hi, lo, corr, inv, lse;
     bool nan;
 };
 
@@ -151,6 +170,7 @@ __device__ __forceinline__ void finish(Row& r, double m, int nan, double hi, dou
     r.hi = hi;
     r.lo = lo;
     r.corr = lo / hi;
+    r.inv = 1.0 / hi;
     // hi >= 1 (the max term is exactly 1), so hi - 1 is exact.
     r.lse = log1p((hi - 1.0) + lo);
 }
@@ -169,8 +189,15 @@ __device__ __forceinline__ double entry(int kind, double z, const Row& r) {
     diff<T>(z, r.m, d, e);
     if (kind == SOFTMAX) {
         // exp(d) (1 + e) / (hi (1 + lo / hi)) to first order: one rounding fewer than
-        // correcting the numerator and the denominator one after the other.
-        double q = exp(d) / r.hi;
+        // correcting the numerator and the denominator one after the other. A float
+        // result takes exp(d) * (1 / hi): a double division costs about ten multiplies,
+        // and the extra rounding (2**-53) moves a float rounding only within 2**-29 of a tie.
+        double q;
+        if constexpr (sizeof(T) == 4) {
+            q = exp(d) * r.inv;
+        } else {
+            q = exp(d) / r.hi;
+        }
         return fma(q, e - r.corr, q);
     }
     // The max entries get -L (-0.0 for a lone max, as the generic path gives); this also
@@ -192,7 +219,23 @@ __device__ __forceinline__ void row_max(const T* xr, long long k, long long j0, 
 template <typename T>
 __device__ __forceinline__ void row_sum(const T* xr, long long k, long long j0, long long step,
                                         double t, double m, double& hi, double& lo) {
-    for (long long j = j0; j < k; j += step) {
+    // SIGMAX_UNROLL entries at a time: their loads and exps are independent, so that many
+    // dependent double-precision chains overlap instead of one. The terms are still added in
+    // index order, so the sum is the same as one at a time.
+    constexpr int U = SIGMAX_UNROLL;
+    long long j = j0;
+    for (; j + (U - 1) * step < k; j += U * step) {
+        double v[U];
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+            double d, e;
+            diff<T>(load(xr, j + u * step, t), m, d, e);
+            v[u] = term(d, e);
+        }
+#pragma unroll
+        for (int u = 0; u < U; ++u) add_pair(hi, lo, v[u], 0.0);
+    }
+    for (; j < k; j += step) {
         double d, e;
         diff<T>(load(xr, j, t), m, d, e);
         add_pair(hi, lo, term(d, e), 0.0);
@@ -208,15 +251,54 @@ __device__ __forceinline__ void row_write(const T* xr, T* out, long long row, lo
         return;
     }
     T* orow = out + row * k;
-    for (long long j = j0; j < k; j += step) {
+    constexpr int U = SIGMAX_UNROLL;
+    long long j = j0;
+    // SIGMAX_UNROLL at a time, as in row_sum.
+    for (; j + (U - 1) * step < k; j += U * step) {
+        double v[U];
+#pragma unroll
+        for (int u = 0; u < U; ++u) v[u] = entry<T>(kind, load(xr, j + u * step, t), r);
+#pragma unroll
+        for (int u = 0; u < U; ++u) store(orow, j + u * step, v[u]);
+    }
+    for (; j < k; j += step) {
         store(orow, j, entry<T>(kind, load(xr, j, t), r));
+    }
+}
+
+// Launch bounds: 256 threads a block (the launch code's `_THREADS`) and the most blocks an SM
+// can hold without spills at SIGMAX_UNROLL 4 (ptxas 13.0 for sm_90, double/float: rows_thread
+// 62/60 registers, 4 blocks; rows_group 80/68 and rows_block 66/56, 3 blocks, 4 for
+// rows_block<float>, which takes 68 registers and 3 blocks without bounds). Asking one block
+// more makes ptxas spill.
+
+// One row per thread, for short rows: no shuffles, and 32 rows per warp instead of 32 / width.
+// A warp's loads at one j touch k cache lines, which its next loads (and the next two passes)
+// find in L1/L2. `width` is unused (the launch code passes it to every row kernel).
+template <typename T>
+__global__ void SIGMAX_BOUNDS(4)
+    rows_thread(const T* __restrict__ x, T* __restrict__ out, long long n, long long k, double t,
+                int kind, int width) {
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    for (long long row = blockIdx.x * (long long)blockDim.x + threadIdx.x; row < n;
+         row += stride) {
+        const T* xr = x + row * k;
+        double m = -SIGMAX_INF;
+        int nan = 0;
+        row_max(xr, k, 0, 1, t, m, nan);
+        double hi = 0.0, lo = 0.0;
+        row_sum(xr, k, 0, 1, t, m, hi, lo);
+        Row r;
+        finish(r, m, nan, hi, lo);
+        row_write(xr, out, row, k, 0, 1, t, kind, r);
     }
 }
 
 // One row per group of `width` lanes (a power of two <= 32), 32 / width rows per warp.
 template <typename T>
-__global__ void rows_group(const T* __restrict__ x, T* __restrict__ out, long long n,
-                           long long k, double t, int kind, int width) {
+__global__ void SIGMAX_BOUNDS(3)
+    rows_group(const T* __restrict__ x, T* __restrict__ out, long long n, long long k, double t,
+               int kind, int width) {
     const int lane = threadIdx.x & 31;
     const int sub = lane & (width - 1);
     const int groups = 32 / width;
@@ -249,10 +331,11 @@ __global__ void rows_group(const T* __restrict__ x, T* __restrict__ out, long lo
     }
 }
 
-// One row per block (blockDim.x a multiple of 32, at most 1024).
+// One row per block (blockDim.x a multiple of 32, at most 256: the launch bounds).
 template <typename T>
-__global__ void rows_block(const T* __restrict__ x, T* __restrict__ out, long long n,
-                           long long k, double t, int kind, int width) {
+__global__ void SIGMAX_BOUNDS(3)
+    rows_block(const T* __restrict__ x, T* __restrict__ out, long long n, long long k, double t,
+               int kind, int width) {
     __shared__ double sh_hi[32];
     __shared__ double sh_lo[32];
     __shared__ int sh_nan[32];
@@ -325,7 +408,7 @@ __global__ void sigmoid_elementwise(const T* __restrict__ x, T* __restrict__ out
 #: The kernels, as CuPy names them (``name_expressions``).
 NAMES = tuple(
     f"{kernel}<{ctype}>"
-    for kernel in ("rows_group", "rows_block", "sigmoid_elementwise")
+    for kernel in ("rows_thread", "rows_group", "rows_block", "sigmoid_elementwise")
     for ctype in ("float", "double")
 )
 #: NVRTC options. C++17 for ``if constexpr``; no FMA contraction, which would break TwoSum
@@ -335,6 +418,8 @@ OPTIONS = ("--std=c++17", "--fmad=false")
 
 _cupy_module: Any = None
 _modules: dict[int, Any] = {}
+_functions: dict[tuple[int, str, str], Any] = {}
+_streams: dict[tuple[int, int], Any] = {}
 
 
 def _import_cupy() -> Any:
@@ -356,11 +441,11 @@ def _cuda_kind(x: Any) -> str | None:
     if array_api_compat.is_cupy_array(x):
         ok = x.dtype in _CTYPE and x.flags.c_contiguous
         return "cupy" if ok else None
-    if array_api_compat.is_torch_array(x) and x.device.type == "cuda":
+    if array_api_compat.is_torch_array(x) and x.is_cuda:
         import torch
 
         # A tensor that requires grad keeps the generic path, which autograd can follow
-        # (DLPack refuses to export it anyway).
+        # (a raw-pointer launch would be invisible to it).
         ok = x.dtype in (torch.float32, torch.float64) and x.is_contiguous() and not x.requires_grad
         return "torch" if ok else None
     return None
@@ -376,16 +461,36 @@ def enabled(x: Any) -> Any:
     return _import_cupy()
 
 
-def _function(cp: Any, name: str, dtype: Any) -> Any:
-    dev = cp.cuda.Device().id
-    mod = _modules.get(dev)
-    if mod is None:
-        mod = _modules[dev] = cp.RawModule(code=SOURCE, options=OPTIONS, name_expressions=NAMES)
-    return mod.get_function(f"{name}<{_CTYPE[np.dtype(dtype)]}>")
+def _function(cp: Any, dev: int, name: str, ctype: str) -> Any:
+    """The kernel ``name<ctype>`` on device `dev`, which must be CuPy's current device (the
+    module loads into the current context). Compiled on first use, then cached: a lookup
+    through ``RawModule`` builds a new function object every time."""
+    key = (dev, name, ctype)
+    fn = _functions.get(key)
+    if fn is None:
+        mod = _modules.get(dev)
+        if mod is None:
+            mod = _modules[dev] = cp.RawModule(code=SOURCE, options=OPTIONS, name_expressions=NAMES)
+        fn = _functions[key] = mod.get_function(f"{name}<{ctype}>")
+    return fn
+
+
+def _stream(cp: Any, dev: int, ptr: int) -> Any:
+    """A CuPy handle on the CUDA stream `ptr` of device `dev`, cached (it only holds the
+    pointer, so a pointer that a new stream reuses is still right)."""
+    key = (dev, ptr)
+    s = _streams.get(key)
+    if s is None:
+        if len(_streams) >= 64:
+            _streams.clear()
+        s = _streams[key] = cp.cuda.ExternalStream(ptr, device_id=dev)
+    return s
 
 
 def row_launch(n: int, k: int) -> tuple[str, int, int, int]:
     """The kernel, grid size, block size and group width for `n` rows of `k` entries."""
+    if k <= THREAD_MAX_K:
+        return "rows_thread", min(-(-n // _THREADS), _MAX_BLOCKS), _THREADS, 1
     if k <= WARP_MAX_K:
         width = 1
         while width < min(k, 32):
@@ -395,25 +500,41 @@ def row_launch(n: int, k: int) -> tuple[str, int, int, int]:
     return "rows_block", min(n, _MAX_BLOCKS), _THREADS, 32
 
 
-def _run(cp: Any, x: Any, out_shape: tuple[int, ...], launch: Any) -> Any:
-    """Allocate the output in `x`'s namespace and device, then ``launch(cp_in, cp_out)`` on
-    the right device and stream."""
+def _run(
+    cp: Any, x: Any, out_shape: tuple[int, ...], name: str, grid: int, args: tuple[Any, ...]
+) -> Any:
+    """Allocate the output in `x`'s namespace and device, then launch
+    ``name(x, out, *args)`` with `grid` blocks of :data:`_THREADS` on `x`'s device: on CuPy's
+    current stream for a CuPy array, on torch's current stream for a tensor."""
+    ctype = "float" if x.itemsize == 4 else "double"
     if array_api_compat.is_cupy_array(x):
+        dev = x.device.id
+        if dev == cp.cuda.runtime.getDevice():
+            out = cp.empty(out_shape, dtype=x.dtype)
+            if out.size:
+                _function(cp, dev, name, ctype)((grid,), (_THREADS,), (x, out, *args))
+            return out
         with x.device:
             out = cp.empty(out_shape, dtype=x.dtype)
             if out.size:
-                launch(x, out)
+                _function(cp, dev, name, ctype)((grid,), (_THREADS,), (x, out, *args))
         return out
     import torch
 
-    out = torch.empty(out_shape, dtype=x.dtype, device=x.device)
-    if out.numel():
-        dev = x.device.index if x.device.index is not None else torch.cuda.current_device()
-        # torch's current stream: no synchronization, and the caching allocator's stream
-        # bookkeeping stays right for both tensors.
-        ptr = torch.cuda.current_stream(x.device).cuda_stream
-        with cp.cuda.Device(dev), cp.cuda.ExternalStream(ptr, device_id=dev):
-            launch(cp.from_dlpack(x), cp.from_dlpack(out))
+    out = x.new_empty(out_shape)
+    if not out.numel():
+        return out
+    dev = x.get_device()
+    # torch's current stream: no synchronization, and the caching allocator's stream
+    # bookkeeping stays right for both tensors. The kernels take the raw device pointers
+    # (8-byte arguments, as a `T*` is): no DLPack export and import per call.
+    stream = _stream(cp, dev, torch.cuda.current_stream(dev).cuda_stream)
+    ptrs = (np.uint64(x.data_ptr()), np.uint64(out.data_ptr()))
+    if dev == cp.cuda.runtime.getDevice():
+        _function(cp, dev, name, ctype)((grid,), (_THREADS,), (*ptrs, *args), stream=stream)
+    else:
+        with cp.cuda.Device(dev):
+            _function(cp, dev, name, ctype)((grid,), (_THREADS,), (*ptrs, *args), stream=stream)
     return out
 
 
@@ -428,16 +549,13 @@ def rows_forward(y: Any, kind: str, temperature: float, precision: str) -> Any:
     cp = enabled(y)
     if cp is None:
         return None
+    lead = tuple(y.shape[:-1])
     k = int(y.shape[-1])
-    n = int(np.prod(y.shape[:-1], dtype=np.int64))
-    shape = tuple(y.shape[:-1]) if kind == "logsumexp" else tuple(y.shape)
-    name, grid, block, width = row_launch(n, k)
+    n = math.prod(lead)
+    name, grid, _, width = row_launch(n, k)
     args = (np.int64(n), np.int64(k), np.float64(temperature), np.int32(KINDS[kind]))
-
-    def launch(a: Any, out: Any) -> None:
-        _function(cp, name, a.dtype)((grid,), (block,), (a, out, *args, np.int32(width)))
-
-    return _run(cp, y, shape, launch)
+    shape = lead if kind == "logsumexp" else tuple(y.shape)
+    return _run(cp, y, shape, name, grid, (*args, np.int32(width)))
 
 
 def elementwise(x: Any, name: str, precision: str) -> Any:
@@ -445,12 +563,8 @@ def elementwise(x: Any, name: str, precision: str) -> Any:
     cp = enabled(x)
     if cp is None:
         return None
-    size = int(np.prod(x.shape, dtype=np.int64))
+    shape = tuple(x.shape)
+    size = math.prod(shape)
     grid = min(max(-(-size // _THREADS), 1), _MAX_BLOCKS)
-    log_form = np.int32(name == "log_sigmoid")
-
-    def launch(a: Any, out: Any) -> None:
-        fn = _function(cp, "sigmoid_elementwise", a.dtype)
-        fn((grid,), (_THREADS,), (a, out, np.int64(size), log_form))
-
-    return _run(cp, x, tuple(x.shape), launch)
+    args = (np.int64(size), np.int32(name == "log_sigmoid"))
+    return _run(cp, x, shape, "sigmoid_elementwise", grid, args)

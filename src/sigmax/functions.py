@@ -32,10 +32,12 @@ place in per-thread buffers. With the optional ``sigmax[numba]`` extra, sigmoid,
 and slices longer than 64 entries of softmax, log_softmax and logsumexp run fused kernels
 instead (:mod:`sigmax._numba_forward`, :mod:`sigmax._numba_bce`: one pass over memory per
 row, a vectorized ``exp`` and ``log1p`` of their own, the same algorithm and the same tested
-bounds; ``SIGMAX_DISABLE_NUMBA=1`` turns them off). Shorter softmax slices take a kernel of
-their own, which shifts a few thousand entries at once by their common max instead of each
-slice by its own (exact by shift invariance; a slice of 10 is too short to vectorize along),
-so that its ``exp`` runs at full SIMD width. On a GPU, C-contiguous float32/float64
+bounds; ``SIGMAX_DISABLE_NUMBA=1`` turns them off). Shorter slices of softmax, and of
+float32 log_softmax, take kernels of their own (:mod:`sigmax._numba_short`): a slice of 10 is
+too short to vectorize along, so they skip the shift by the max (softmax is shift-invariant),
+run ``exp`` flat over a few thousand entries at full SIMD width, and send the rare slice whose
+``exp`` would leave the normal range to the per-slice kernel; each slice's result depends on
+that slice alone. On a GPU, C-contiguous float32/float64
 CuPy arrays and torch CUDA tensors (when CuPy is installed) run fused CUDA kernels along the
 last axis (:mod:`sigmax._cuda_forward`: one launch, computed in float64, the same IEEE rules;
 ``SIGMAX_DISABLE_CUDA=1`` turns them off).
@@ -418,7 +420,10 @@ def _np_rows_block(
             np.add(e, tmp, out=e)
     if ismax is not None:
         np.subtract(e, ismax, out=e)  # exp(0) - 1 = 0 at the max entries
-        rest = np.add.reduce(e, axis=0, keepdims=True)
+        if lo is not None:
+            rest = _compensated_column_sums(e, scratch("colsum", (3, n), cdt))
+        else:
+            rest = np.add.reduce(e, axis=0, keepdims=True)
         rest += np.add.reduce(ismax, axis=0, keepdims=True) - 1.0
     else:
         # Tied maxima other than the argmax stay in the sum as exact 1.0s: that is c - 1.
@@ -490,6 +495,29 @@ def _split_row_sums(e: np.ndarray, hi: np.ndarray) -> np.ndarray:
     exact = np.add.reduce(hi, axis=1, keepdims=True)
     np.subtract(e, hi, out=hi)
     return exact + np.add.reduce(hi, axis=1, keepdims=True)
+
+
+def _compensated_column_sums(e: np.ndarray, work: np.ndarray) -> np.ndarray:
+    """Column sums of a ``(k, n)`` block, ``(1, n)``, with TwoSum compensation.
+
+    NumPy reduces the leading axis one row after the other: k - 1 roundings in sequence,
+    which cost the transposed float64 log_softmax up to 4 ULP on rows of 31 entries (a
+    contiguous row alone is summed pairwise, so the same row was exact by itself). The
+    rounding error of each addition is kept and added back once, as in Kahan's method.
+    """
+    s = work[0]
+    comp = work[1]
+    t = work[2]
+    np.copyto(s, e[0])
+    comp.fill(0.0)
+    for j in range(1, e.shape[0]):
+        v = e[j]
+        np.add(s, v, out=t)  # t = s + v; the error is (s - (t - bb)) + (v - bb), bb = t - s
+        bb = t - s
+        comp += s - (t - bb)
+        comp += v - bb
+        s, t = t, s
+    return (s + comp)[None, :]
 
 
 _KIND = {"_softmax_kernel": "softmax", "_log_softmax_kernel": "log_softmax"}
