@@ -421,7 +421,7 @@ def _np_rows_block(
     if ismax is not None:
         np.subtract(e, ismax, out=e)  # exp(0) - 1 = 0 at the max entries
         if lo is not None:
-            rest = _compensated_column_sums(e, scratch("colsum", (3, n), cdt))
+            rest = _compensated_column_sums(e, scratch("colsum", (5, n), cdt))
         else:
             rest = np.add.reduce(e, axis=0, keepdims=True)
         rest += np.add.reduce(ismax, axis=0, keepdims=True) - 1.0
@@ -498,24 +498,28 @@ def _split_row_sums(e: np.ndarray, hi: np.ndarray) -> np.ndarray:
 
 
 def _compensated_column_sums(e: np.ndarray, work: np.ndarray) -> np.ndarray:
-    """Column sums of a ``(k, n)`` block, ``(1, n)``, with TwoSum compensation.
+    """Column sums of a ``(k, n)`` block, ``(1, n)``, with TwoSum compensation; `work` is
+    ``(5, n)`` scratch.
 
     NumPy reduces the leading axis one row after the other: k - 1 roundings in sequence,
     which cost the transposed float64 log_softmax up to 4 ULP on rows of 31 entries (a
-    contiguous row alone is summed pairwise, so the same row was exact by itself). The
-    rounding error of each addition is kept and added back once, as in Kahan's method.
+    contiguous row alone is summed pairwise, and the same row was exact by itself; pairwise
+    sums across the block still left 2.5 ULP). The rounding error of each addition is kept
+    and added back once, as in Kahan's method.
     """
-    s = work[0]
-    comp = work[1]
-    t = work[2]
+    s, comp, t, bb, tmp = work
     np.copyto(s, e[0])
     comp.fill(0.0)
     for j in range(1, e.shape[0]):
         v = e[j]
-        np.add(s, v, out=t)  # t = s + v; the error is (s - (t - bb)) + (v - bb), bb = t - s
-        bb = t - s
-        comp += s - (t - bb)
-        comp += v - bb
+        # t = s + v, exactly t + (s - (t - bb)) + (v - bb) with bb = t - s (TwoSum).
+        np.add(s, v, out=t)
+        np.subtract(t, s, out=bb)
+        np.subtract(t, bb, out=tmp)
+        np.subtract(s, tmp, out=tmp)
+        comp += tmp
+        np.subtract(v, bb, out=tmp)
+        comp += tmp
         s, t = t, s
     return (s + comp)[None, :]
 
@@ -611,10 +615,15 @@ def _along_axis(
             kind == "softmax"
             or (kind == "log_softmax" and t == 1.0 and y2.dtype == np.float32 and k <= SMALL_K)
         )
+        # float64 log_softmax of short rows: the row kernel, faster than the NumPy path's
+        # compensated sums across a transposed block.
+        rowwise = k >= FUSED_MIN_K or (
+            kind == "log_softmax" and y2.dtype == np.float64 and precision == "accurate"
+        )
         nb = None
         if v2 is None and short:
             nb = fused(_SHORT, y2, res2)
-        elif v2 is None and k >= FUSED_MIN_K:
+        elif v2 is None and rowwise:
             nb = fused(_FORWARD, y2, res2)
         code = _FUSED_KIND[kind]
 
