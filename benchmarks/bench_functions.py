@@ -36,7 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness
 import sigmax
 
-SHAPES = [(1_000_000, 10), (10_000, 1_000), (2_000, 50_000)]
+SHAPES = [(1_000_000, 10), (10_000, 1_000), (2_000, 50_000), (1, 10)]
+#: The issue's shapes; (1, 10), one sample, times the fixed cost of a call (`--shapes 3`).
+DEFAULT_SHAPES = SHAPES[:3]
 OPS = ["softmax", "log_softmax", "softmax_vjp_from_output", "softmax_vjp", "sigmoid", "sigmoid_vjp"]
 
 Fn = Callable[[], Any]
@@ -223,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         f"NumPy and SciPy single-threaded ufuncs"
     )
     print(f"# median of {args.repeat} runs after 1 warmup; ratios: lower is better\n")
-    shapes = [SHAPES[i] for i in args.shapes] if args.shapes else SHAPES
+    shapes = [SHAPES[i] for i in args.shapes] if args.shapes else DEFAULT_SHAPES
     rng = np.random.default_rng(0)
     headers = ["op", "shape", "dtype", "call", "sigmax", "fast", "no numba", "numpy", "scipy"]
     headers += ["torch"]
@@ -239,7 +241,13 @@ def main(argv: list[str] | None = None) -> int:
             s = np.asarray(sigmax.softmax(x))
             sg = np.asarray(sigmax.sigmoid(x))
             o = np.empty_like(x)
-            copy = harness.time_call(lambda: np.copyto(o, x), repeat=args.repeat)  # noqa: B023
+            # Tiny arrays: many calls per timed run, so that the timer's resolution is moot.
+            number = 1 if x.size >= 10_000 else 2_000
+            copy = harness.time_call(
+                lambda: np.copyto(o, x),  # noqa: B023
+                repeat=args.repeat,
+                number=number,
+            )
             for op in args.ops:
                 cands = candidates(op, x, g, s, sg, o)
                 for conv, idx in (("alloc", 0), ("out=", 1)):
@@ -247,7 +255,9 @@ def main(argv: list[str] | None = None) -> int:
                     for name in ("sigmax", "fast", "no numba", "numpy", "scipy", "torch"):
                         fn = cands.get(name, (None, None))[idx]
                         times[name] = (
-                            harness.time_call(fn, repeat=args.repeat) if fn else float("nan")
+                            harness.time_call(fn, repeat=args.repeat, number=number)
+                            if fn
+                            else float("nan")
                         )
                     ours_ = ("sigmax", "fast", "no numba")
                     peers = [v for k, v in times.items() if k not in ours_ and v == v]

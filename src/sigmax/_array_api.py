@@ -78,17 +78,32 @@ def namespace(x: Any, name: str = "x") -> tuple[Array, Namespace]:
                 f"`{name}` must be an array or a nested sequence of numbers, "
                 f"got {type(x).__name__}: {exc}"
             ) from None
+    if type(x) is np.ndarray:
+        # The common case without array-api-compat's dispatch and NumPy's isdtype, which
+        # cost several microseconds a call (most of a call on a small array).
+        kind = x.dtype.kind
+        if kind == "c":
+            raise TypeError(f"`{name}` must be real; complex input ({x.dtype}) is not supported")
+        if kind not in "fiub":
+            raise TypeError(f"`{name}` must hold real numbers, got dtype {x.dtype}")
+        return x, _NUMPY
     xp = array_api_compat.array_namespace(x)
     check_real_input(x, xp, name)
     return x, xp
 
 
+#: array-api-compat's NumPy namespace, what `array_namespace` gives for a NumPy array.
+_NUMPY = array_api_compat.array_namespace(np.empty(0))
+
+
 def is_numpy(xp: Namespace) -> bool:
-    return bool(array_api_compat.is_numpy_namespace(xp))
+    return xp is _NUMPY or bool(array_api_compat.is_numpy_namespace(xp))
 
 
 def result_dtype(x: Array, xp: Namespace) -> Any:
     """Floating inputs keep their dtype; integers and bools promote to the default float."""
+    if type(x) is np.ndarray:
+        return x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
     if xp.isdtype(x.dtype, "real floating"):
         return x.dtype
     info = xp.__array_namespace_info__()
@@ -197,6 +212,9 @@ def block_rows(
     per-call overhead.
     """
     rows_per_block = max(1, block_elements // max(k, 1))
+    if 0 < n_rows <= rows_per_block and n_rows * k < THREAD_MIN_ELEMENTS:
+        kernel(slice(0, n_rows))  # one block, this thread: the common small call, fast
+        return
     blocks = [slice(i, min(i + rows_per_block, n_rows)) for i in range(0, n_rows, rows_per_block)]
     threads = _n_threads()
     # A kernel that calls back into block_rows (a derivative that computes a softmax per block)

@@ -373,7 +373,9 @@ def _np_rows_block(
     then runs the generic kernel on it, which implements the IEEE rules.
     """
     n, k = x.shape
-    small = k <= SMALL_K
+    # A few rows go row-wise whatever their length: transposing pays only across many rows,
+    # and the transposed float64 sums cost k ufunc calls per block.
+    small = k <= SMALL_K and n >= 16
     shape = (k, n) if small else (n, k)
     z = x.T if small else x
     if small or t != 1.0:
