@@ -20,7 +20,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from sigmax._validation import check_axis, check_real_input
+from sigmax._validation import check_axis, check_real_input, check_real_numpy_dtype
 
 __all__ = [
     "Array",
@@ -81,11 +81,7 @@ def namespace(x: Any, name: str = "x") -> tuple[Array, Namespace]:
     if type(x) is np.ndarray:
         # The common case without array-api-compat's dispatch and NumPy's isdtype, which
         # cost several microseconds a call (most of a call on a small array).
-        kind = x.dtype.kind
-        if kind == "c":
-            raise TypeError(f"`{name}` must be real; complex input ({x.dtype}) is not supported")
-        if kind not in "fiub":
-            raise TypeError(f"`{name}` must hold real numbers, got dtype {x.dtype}")
+        check_real_numpy_dtype(x.dtype, name)
         return x, _NUMPY
     xp = array_api_compat.array_namespace(x)
     check_real_input(x, xp, name)

@@ -18,16 +18,25 @@ __all__ = [
     "check_out",
     "check_positive_scalar",
     "check_real_input",
+    "check_real_numpy_dtype",
     "check_where",
 ]
+
+
+def check_real_numpy_dtype(dtype: np.dtype, name: str = "x") -> None:
+    """`check_real_input` for a NumPy dtype, without a namespace (the common, fast case)."""
+    if dtype.kind == "c":
+        raise TypeError(f"`{name}` must be real; complex input ({dtype}) is not supported")
+    # JAX's bfloat16 is an ml_dtypes extension type, which NumPy lists as kind "V".
+    if dtype.kind not in "fiub" and dtype.name != "bfloat16":
+        raise TypeError(f"`{name}` must hold real numbers, got dtype {dtype}")
 
 
 def check_real_input(x: Any, xp: Any, name: str = "x") -> None:
     """Reject complex, string and object input with a `TypeError`."""
     dtype = x.dtype
-    # JAX's bfloat16 is an ml_dtypes extension type, which NumPy lists as kind "V".
-    if isinstance(dtype, np.dtype) and dtype.kind not in "fiub" and dtype.name != "bfloat16":
-        raise TypeError(f"`{name}` must hold real numbers, got dtype {dtype}")
+    if isinstance(dtype, np.dtype):
+        check_real_numpy_dtype(dtype, name)
     if xp.isdtype(dtype, "complex floating"):
         raise TypeError(f"`{name}` must be real; complex input ({dtype}) is not supported")
     if not xp.isdtype(dtype, ("real floating", "integral", "bool")):

@@ -73,6 +73,7 @@ from sigmax._validation import (
     check_out,
     check_positive_scalar,
     check_real_input,
+    check_real_numpy_dtype,
     check_where,
 )
 from sigmax.functions import softmax
@@ -109,6 +110,10 @@ def _operand(v: Any, x: Array, xp: Namespace, name: str, x_name: str) -> tuple[A
     Returns ``(array, weak)``. Python scalars and lists are *weak*: they carry no dtype of their
     own and take the result dtype of `x`, as Python scalars do in Array API promotion.
     """
+    if type(v) is np.ndarray and type(x) is np.ndarray:
+        # Both NumPy: the common case, without array-api-compat's dispatch.
+        check_real_numpy_dtype(v.dtype, name)
+        return v, False
     weak = isinstance(v, (list, tuple, int, float, bool))
     if weak or isinstance(v, np.generic) or not array_api_compat.is_array_api_obj(v):
         try:
@@ -142,6 +147,8 @@ def _check_shape(v: Array, expected: tuple[int, ...], name: str, what: str) -> N
 
 def _out_dtype(x: Array, v: Array, weak: bool, xp: Namespace) -> Any:
     dtype = result_dtype(x, xp)
+    if type(v) is np.ndarray:
+        return dtype if weak or v.dtype.kind != "f" else np.result_type(dtype, v.dtype)
     if weak or not xp.isdtype(v.dtype, "real floating"):
         return dtype
     return xp.result_type(dtype, v.dtype)
