@@ -12,14 +12,13 @@ forward softmax, log_softmax and the fused softmax cross-entropy against torch o
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+import harness
 import sigmax
 
 rng = np.random.default_rng(0)
@@ -84,19 +83,6 @@ def check_namespace(
                 f"maxrel={np.nanmax(np.abs(g - r) / np.maximum(np.abs(r), 1e-300)):.2e}"
             )
     return failures
-
-
-def cuda_median(fn: Callable[[], Any], sync: Callable[[], None], repeat: int = 20) -> float:
-    for _ in range(3):
-        fn()
-    sync()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> int:
@@ -164,8 +150,8 @@ def main() -> int:
                     )
                 )
             for name, ours, theirs in rows:
-                a = cuda_median(ours, sync)
-                b = cuda_median(theirs, sync)
+                a = harness.time_synced(ours, sync)
+                b = harness.time_synced(theirs, sync)
                 print(
                     f"{name:14s} {shape!s:18s} {dt!s:14s} "
                     f"sigmax {a:.2e}  torch {b:.2e}  ratio {a / b:.2f}"

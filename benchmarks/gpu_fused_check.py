@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+import harness
 import sigmax
 from sigmax import _cuda_forward
 
@@ -369,19 +370,6 @@ def check_disabled() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def median_time(fn: Callable[[], Any], sync: Callable[[], None], repeat: int = 20) -> float:
-    for _ in range(3):
-        fn()
-    sync()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def generic(fn: Callable[[], Any]) -> Callable[[], Any]:
     def run() -> Any:
         os.environ["SIGMAX_DISABLE_CUDA"] = "1"
@@ -449,10 +437,12 @@ def overhead(nss: list[str]) -> None:
             peer = ps[op]
             row = [
                 async_time(lambda ours=ours, a=a: ours(a), sync),
-                median_time(lambda ours=ours, a=a: ours(a), sync, 200),
+                harness.time_synced(lambda ours=ours, a=a: ours(a), sync, repeat=200),
                 async_time(layer, sync),
                 async_time(lambda peer=peer, a=a: peer(a), sync) if peer else float("nan"),
-                median_time(lambda peer=peer, a=a: peer(a), sync, 200) if peer else float("nan"),
+                harness.time_synced(lambda peer=peer, a=a: peer(a), sync, repeat=200)
+                if peer
+                else float("nan"),
             ]
             cells = " | ".join(f"{v * 1e6:.1f}" for v in row)
             log(f"| {op} | {ns} | {cells} |")
@@ -567,10 +557,10 @@ def timings(nss: list[str]) -> None:
                 for op, peer in peers(ns).items():
                     ours = getattr(sigmax, op)
                     try:
-                        t_f = median_time(lambda ours=ours, a=a: ours(a), sync)
-                        t_g = median_time(generic(lambda ours=ours, a=a: ours(a)), sync)
+                        t_f = harness.time_synced(lambda ours=ours, a=a: ours(a), sync)
+                        t_g = harness.time_synced(generic(lambda ours=ours, a=a: ours(a)), sync)
                         t_p = (
-                            median_time(lambda peer=peer, a=a: peer(a), sync)
+                            harness.time_synced(lambda peer=peer, a=a: peer(a), sync)
                             if peer is not None
                             else float("nan")
                         )

@@ -3,6 +3,8 @@
 The API is deliberately small and stable (other benchmark scripts import it):
 
 - ``time_call(fn, repeat=7, number=1, warmup=1) -> float``: median seconds per call.
+- ``time_synced(fn, sync, repeat=20, warmup=3) -> float``: the same for a device, each call
+  followed by ``sync()`` (e.g. ``torch.cuda.synchronize``), so it times launch to result.
 - ``peak_bytes(fn) -> int``: peak bytes allocated by ``fn()`` as seen by :mod:`tracemalloc`
   (NumPy reports its data buffers there; PyTorch tensors are not seen).
 - ``cpu_model() -> str`` and ``machine() -> str``: what to quote next to a table.
@@ -55,6 +57,22 @@ def time_call(fn: Callable[[], Any], *, repeat: int = 7, number: int = 1, warmup
     finally:
         if gc_was_enabled:
             gc.enable()
+    return statistics.median(runs)
+
+
+def time_synced(
+    fn: Callable[[], Any], sync: Callable[[], None], *, repeat: int = 20, warmup: int = 3
+) -> float:
+    """Median seconds of ``fn(); sync()`` over `repeat` runs after `warmup` calls."""
+    for _ in range(warmup):
+        fn()
+    sync()
+    runs = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        runs.append(time.perf_counter() - t0)
     return statistics.median(runs)
 
 
