@@ -269,6 +269,13 @@ if numba is not None:
         return m, (s + comp) + ties
 
     @_jit
+    def _den_correction(den: float, rest: float) -> float:
+        """``den`` rounds ``1 + rest``; its exact error (TwoSum) over ``den``, the first-order
+        correction that makes ``q - q c``, ``q = e / den``, one rounding fewer than e / den."""
+        bb = den - rest
+        return ((1.0 - bb) + (rest - (den - bb))) / den
+
+    @_jit
     def _write(
         z: np.ndarray, e: np.ndarray, o: np.ndarray, kind: int, mode: int, m: float, rest: float
     ) -> None:
@@ -284,10 +291,7 @@ if numba is not None:
                 for j in range(o.shape[0]):
                     o[j] = e[j] * inv
             elif mode == 2:
-                # den rounds 1 + rest; its exact error s_lo (TwoSum) enters as a first-order
-                # correction, one rounding fewer than e / den.
-                bb = den - rest
-                c = ((1.0 - bb) + (rest - (den - bb))) / den
+                c = _den_correction(den, rest)
                 for j in range(o.shape[0]):
                     q = e[j] / den
                     o[j] = q - q * c
@@ -355,8 +359,7 @@ if numba is not None:
             for j in range(e.shape[0]):
                 e[j] = e[j] * inv32
         elif mode == 2:
-            bb = den - rest
-            c = ((1.0 - bb) + (rest - (den - bb))) / den
+            c = _den_correction(den, rest)
             for j in range(e.shape[0]):
                 q = e[j] / den
                 e[j] = q - q * c
