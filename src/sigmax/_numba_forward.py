@@ -95,10 +95,13 @@ if numba is not None:
     _ROUND_F = np.float32(12582912.0)
     _BLOCK = 256
     #: Shorter chunks for float64 results: the vectorized sum of a chunk is the least
-    #: accurate step, and the float64 budget needs it within about 1 ULP. Chunks of 32 left
-    #: log_softmax at 3.4 ULP on rows of 31 (its lone max entry is -log1p(rest), as accurate
-    #: as rest); chunks of 8 give 2.3 at the same speed.
-    _BLOCK64 = 8
+    #: accurate step, and the float64 softmax's 3-ULP budget needs it within about 1 ULP.
+    _BLOCK64 = 32
+    #: Shorter still where the result is log1p(rest) itself (log_softmax's lone max entry,
+    #: logsumexp, cross-entropy): chunks of 32 left log_softmax at 3.4 ULP on rows of 31,
+    #: chunks of 8 give 2.3, at 1.8x the time of the float64 row (2.0 ULP for softmax is
+    #: within its budget at 32, so softmax keeps the faster chunks).
+    _BLOCK64_LOG = 8
 
     @_jit
     def _scale(p: float, k: float) -> float:
@@ -244,20 +247,21 @@ if numba is not None:
         return tot, comp
 
     @_jit
-    def _row_sums(z: np.ndarray, e: np.ndarray, mode: int) -> tuple[float, float]:
+    def _row_sums(z: np.ndarray, e: np.ndarray, mode: int, log: bool = True) -> tuple[float, float]:
         """The row's max `m` and ``rest``, the sum of exp(z_j - m) without the max entry.
 
         Leaving the max entry out keeps ``log1p(rest)`` accurate on confident rows. Chunks are
         summed with reassociation (vectorized), the chunk sums with Neumaier's compensation;
         float64 results take short chunks, because the vectorized sum of a chunk is the least
         accurate step and the float64 softmax's 3-ULP budget needs it within about 1 ULP.
+        `log`: the result is log1p(rest) itself, which takes the shortest chunks.
         """
         k = z.shape[0]
         m = np.float64(_rowmax(z))
         s = 0.0
         comp = 0.0
         ties = -1.0
-        blk = _BLOCK64 if mode == 2 else _BLOCK
+        blk = _BLOCK if mode != 2 else (_BLOCK64_LOG if log else _BLOCK64)
         for a in range(0, k, blk):
             if mode < 0:
                 ps, pc = _chunk32(z[a : a + blk], np.float32(m), e[a : a + blk])
@@ -328,14 +332,14 @@ if numba is not None:
         for i in range(x.shape[0]):
             xi = x[i]
             if t == 1.0:
-                m, rest = _row_sums(xi, e, mode)
+                m, rest = _row_sums(xi, e, mode, kind != 0)
                 if not (np.isfinite(m) and np.isfinite(rest)):
                     return False
                 _write(xi, e, out[i], kind, mode, m, rest)
             else:
                 for j in range(z.shape[0]):
                     z[j] = xi[j] / t
-                m, rest = _row_sums(z, e, mode)
+                m, rest = _row_sums(z, e, mode, kind != 0)
                 if not (np.isfinite(m) and np.isfinite(rest)):
                     return False
                 _write(z, e, out[i], kind, mode, m, rest)
@@ -388,13 +392,13 @@ if numba is not None:
         for i in range(x.shape[0]):
             xi = x[i]
             if t == 1.0:
-                m, rest = _row_sums(xi, e, mode)
+                m, rest = _row_sums(xi, e, mode, False)
                 if not (np.isfinite(m) and np.isfinite(rest)):
                     return False
             else:
                 for j in range(z.shape[0]):
                     z[j] = xi[j] / t
-                m, rest = _row_sums(z, e, mode)
+                m, rest = _row_sums(z, e, mode, False)
                 if not (np.isfinite(m) and np.isfinite(rest)):
                     return False
             _normalize(e, mode, rest)
