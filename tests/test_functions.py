@@ -298,3 +298,20 @@ def test_large_nonfinite_input_on_threads_does_not_warn(rng, backend):
         np.testing.assert_array_equal(p[9, :3], 1 / 3)
         sigmoid(x)
         log_sigmoid(x)
+
+
+@pytest.mark.parametrize("fn", [softmax, log_softmax])
+@pytest.mark.parametrize("k", [5, 300])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_out_in_place_with_a_declined_row(rng, fn, k, dtype, backend):
+    # In place, with a row that the fused kernels hand back to the NumPy path (nan) after
+    # the rows before it were written, and one whose exps leave the normal range: the
+    # result must be that of a separate output array.
+    x = (rng.standard_normal((40, k)) * 3).astype(dtype)
+    x[7, 1] = np.nan
+    x[3] -= 2000.0
+    for precision in ("accurate", "fast"):
+        want = np.asarray(fn(x, precision=precision))
+        in_place = x.copy()
+        assert fn(in_place, out=in_place, precision=precision) is in_place
+        np.testing.assert_array_equal(in_place, want)

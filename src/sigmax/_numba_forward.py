@@ -18,9 +18,14 @@ the max is subtracted or as ``exp(-|x|)``):
 The accuracy contract is NumPy's path's, checked against mpmath by the same tests
 (``tests/test_accuracy.py`` runs both paths): float32 input is computed in float64 and rounded
 once; float64 input carries the exact rounding error of ``x - max`` (TwoSum) into the
-reduced argument; row sums of float64 terms are taken in blocks of 256 whose partial sums are
-added with Neumaier's compensation, so the sum's error stays a few rounding errors of the sum
-at any row length.
+reduced argument, and its row sum (of the terms below the max) is rounded about once: the
+terms are scaled by a power of two, split exactly into integer and fractional parts, and the
+integer parts summed exactly in int64 (`_exact_rest`), which vectorizes without reassociating
+any rounding. Other row sums are vectorized in chunks (1,024 entries for float32 results,
+256 for float64 "fast") whose partial sums are added with Neumaier's compensation, so the
+sum's error stays a few rounding errors of the sum at any row length. Softmax writes its
+exps straight into the output row when the output has the compute dtype, and normalizes
+them there.
 
 A block whose rows hold a non-finite max or sum (nan, infinities, overflow) is left to the
 NumPy path, which implements the IEEE rules: the kernels return False for it. The sigmoid
@@ -93,15 +98,11 @@ if numba is not None:
     # instructions (np.floor is a scalar libm call that stops the loop from vectorizing).
     _ROUND = 6755399441055744.0
     _ROUND_F = np.float32(12582912.0)
+    #: Chunk lengths: the vectorized sum of a chunk is the least accurate step of a row.
+    #: Rows summed for float32 results take long chunks (the float64 sum's error vanishes
+    #: in them, and float32 "fast" stays within its bound), float64 results shorter ones.
+    _BLOCK32 = 1024
     _BLOCK = 256
-    #: Shorter chunks for float64 results: the vectorized sum of a chunk is the least
-    #: accurate step, and the float64 softmax's 3-ULP budget needs it within about 1 ULP.
-    _BLOCK64 = 32
-    #: Shorter still where the result is log1p(rest) itself (log_softmax's lone max entry,
-    #: logsumexp, cross-entropy): chunks of 32 left log_softmax at 3.4 ULP on rows of 31,
-    #: chunks of 8 give 2.3, at 1.8x the time of the float64 row (2.0 ULP for softmax is
-    #: within its budget at 32, so softmax keeps the faster chunks).
-    _BLOCK64_LOG = 8
 
     @_jit
     def _scale(p: float, k: float) -> float:
@@ -139,6 +140,17 @@ if numba is not None:
         """exp(t) for t <= 0 in float64, accurate to 2**-32 relative: for float32 results."""
         k, r = _reduce(t)
         return _scale(_horner(r, 5), k)
+
+    @_jit
+    def _exp_row_for32(t: float) -> float:
+        """`_exp_tail_for32` for the row kernels' float32 results, where ``t = x - max``: a
+        result there is ``exp(t) / den``, ``den >= 1``, so below ``exp(-700)`` it rounds to
+        float32 zero either way, and ``t`` is clamped to -700, whose scale ``2**k`` is one
+        normal factor (a multiplication and four integer operations fewer)."""
+        t = -700.0 if t < -700.0 else t
+        k = (t * _LOG2E + _ROUND) - _ROUND
+        r = (t - k * _LN2_HI) - k * _LN2_LO
+        return _horner(r, 5) * _f64_from_bits((np.int64(k) + 1023) << 52)
 
     @_jit
     def _exp_tail_f32(t: np.float32) -> np.float32:
@@ -191,10 +203,13 @@ if numba is not None:
         return d, (z - (d - bb)) + (-m - bb)
 
     @_jit_sum
-    def _chunk64(x: np.ndarray, m: float, e: np.ndarray, mode: int) -> tuple[float, float]:
-        """exp(x_j - m) into e (exactly 1.0 at the max entries); returns the sum over the
-        other entries and the number of max entries. `mode` 0: float32 results (degree 8);
-        1: float64, plain difference; 2: float64, compensated difference.
+    def _chunk64(
+        x: np.ndarray, m: float, e: np.ndarray, mode: int, store: bool
+    ) -> tuple[float, float]:
+        """The sum of exp(x_j - m) over the entries below the max, and the number of max
+        entries; the exps go to `e` (exactly 1.0 at the max entries) when `store`. `mode` 0:
+        float32 results (degree 8); 1: float64, plain difference; 2: float64, compensated
+        difference.
 
         Loops run over ``range(len)`` of slices: with a start index numba cannot prove the
         index non-negative, and its wraparound check stops the loop from vectorizing.
@@ -204,35 +219,37 @@ if numba is not None:
         if mode == 0:
             for j in range(x.shape[0]):
                 d = np.float64(x[j]) - m
-                v = _exp_tail_for32(d)
-                e[j] = v
+                v = _exp_row_for32(d)
+                if store:
+                    e[j] = v
                 s += 0.0 if d == 0.0 else v
                 c += 1.0 if d == 0.0 else 0.0
         elif mode == 1:
             for j in range(x.shape[0]):
                 d = np.float64(x[j]) - m
                 v = _exp_tail(d, 0.0)
-                e[j] = v
+                if store:
+                    e[j] = v
                 s += 0.0 if d == 0.0 else v
                 c += 1.0 if d == 0.0 else 0.0
         else:
             for j in range(x.shape[0]):
                 d, lo = _two_diff(np.float64(x[j]), m)
                 v = _exp_tail(d, lo)
-                e[j] = v
+                if store:
+                    e[j] = v
                 s += 0.0 if d == 0.0 else v
                 c += 1.0 if d == 0.0 else 0.0
         return s, c
 
     @_jit_sum
-    def _chunk32(x: np.ndarray, m: np.float32, e: np.ndarray) -> tuple[float, float]:
-        """`_chunk64` in float32 arithmetic ("fast")."""
+    def _chunk32(x: np.ndarray, m: np.float32) -> tuple[float, float]:
+        """`_chunk64` in float32 arithmetic ("fast"), without the store."""
         s = np.float32(0.0)
         c = np.float32(0.0)
         for j in range(x.shape[0]):
             d = x[j] - m
             v = _exp_tail_f32(d)
-            e[j] = v
             s += np.float32(0.0) if d == np.float32(0.0) else v
             c += np.float32(1.0) if d == np.float32(0.0) else np.float32(0.0)
         return np.float64(s), np.float64(c)
@@ -246,63 +263,167 @@ if numba is not None:
             comp += (v - tot) + s
         return tot, comp
 
+    @_jit_sum
+    def _split_sum(z: np.ndarray, m: float, e: np.ndarray, scale: float) -> tuple[Any, float]:
+        """The exps below the max scaled by `scale`, split exactly into integer parts, summed
+        exactly in int64 (integers need no reassociation to vectorize, and their sum has no
+        rounding at all), and fractional parts, summed in float64."""
+        q = np.int64(0)
+        r = 0.0
+        for j in range(z.shape[0]):
+            y = (0.0 if np.float64(z[j]) == m else e[j]) * scale
+            qi = np.int64(y)  # truncation: y - qi is exact
+            q += qi
+            r += y - np.float64(qi)
+        return q, r
+
     @_jit
-    def _row_sums(z: np.ndarray, e: np.ndarray, mode: int, log: bool = True) -> tuple[float, float]:
-        """The row's max `m` and ``rest``, the sum of exp(z_j - m) without the max entry.
+    def _exact_rest(z: np.ndarray, m: float, e: np.ndarray, s: float) -> float:
+        """The sum of the exps below the max, rounded about once, from `s`, the same sum
+        taken vectorized (a few roundings off).
+
+        Scaled by ``2**p`` so that `s` lands in ``[2**59, 2**60)``, each term's integer part
+        holds its leading bits and their int64 sum is exact (it stays below ``2**61``); the
+        fractional parts are below 1 each, and their float64 sum, a few roundings off, is
+        ``2**59`` times smaller than the total. The integer sum is then rounded once (its
+        residue exact), so `rest` is within about half a ULP: a vectorized float64 sum of 32
+        terms was 3 ULP off, and the max entry of log_softmax is ``-log1p(rest)``.
+        ``p <= 1023``: for a sum below ``2**-963`` the integer parts hold fewer bits, which
+        still leaves the fractional sum far below the total's ULP.
+        """
+        if not (s > 0.0 and s <= 1e300):
+            return s  # 0 (no entry below the max), nan or inf: exact as it is
+        p = min(60 - math.frexp(s)[1], 1023)
+        q, r = _split_sum(z, m, e, math.ldexp(1.0, p))
+        hi = np.float64(q)
+        lo = np.float64(q - np.int64(hi))
+        return (hi + (lo + r)) * math.ldexp(1.0, -p)
+
+    @_jit
+    def _row_sums(
+        z: np.ndarray, e: np.ndarray, mode: int, log: bool = True, store: bool = True
+    ) -> tuple[float, float]:
+        """The row's max `m` and ``rest``, the sum of exp(z_j - m) without the max entry
+        (the exps into `e` when `store`, and always for `mode` 2).
 
         Leaving the max entry out keeps ``log1p(rest)`` accurate on confident rows. Chunks are
-        summed with reassociation (vectorized), the chunk sums with Neumaier's compensation;
-        float64 results take short chunks, because the vectorized sum of a chunk is the least
-        accurate step and the float64 softmax's 3-ULP budget needs it within about 1 ULP.
-        `log`: the result is log1p(rest) itself, which takes the shortest chunks.
+        summed with reassociation (vectorized), the chunk sums with Neumaier's compensation.
+        The float64 result with the compensated difference (`mode` 2) sums the whole row
+        vectorized and then exactly (`_exact_rest`).
         """
         k = z.shape[0]
         m = np.float64(_rowmax(z))
+        if mode == 2:
+            s2, ties2 = _chunk64(z, m, e, mode, True)
+            # Exact: the tied maxima beyond the first count 1 each, and never cancel `s`.
+            return m, _exact_rest(z, m, e, s2) + (ties2 - 1.0)
         s = 0.0
         comp = 0.0
         ties = -1.0
-        blk = _BLOCK if mode != 2 else (_BLOCK64_LOG if log else _BLOCK64)
+        blk = _BLOCK32 if mode <= 0 else _BLOCK
         for a in range(0, k, blk):
             if mode < 0:
-                ps, pc = _chunk32(z[a : a + blk], np.float32(m), e[a : a + blk])
+                ps, pc = _chunk32(z[a : a + blk], np.float32(m))
             else:
-                ps, pc = _chunk64(z[a : a + blk], m, e[a : a + blk], mode)
+                ps, pc = _chunk64(z[a : a + blk], m, e[a : a + blk], mode, store)
             s, comp = _neumaier(s, comp, ps)
             ties += pc
-        # Exact: the tied maxima beyond the first count 1 each, and never cancel `s`.
         return m, (s + comp) + ties
 
-    @_jit
-    def _den_correction(den: float, rest: float) -> float:
-        """``den`` rounds ``1 + rest``; its exact error (TwoSum) over ``den``, the first-order
-        correction that makes ``q - q c``, ``q = e / den``, one rounding fewer than e / den."""
-        bb = den - rest
-        return ((1.0 - bb) + (rest - (den - bb))) / den
+    @_jit_sum
+    def _exp_chunk(z: np.ndarray, m: float, e: np.ndarray, mode: int) -> float:
+        """exp(z_j - m) into `e` (`_chunk64`'s modes 0 and 1, and -1 for float32
+        arithmetic); returns their sum, reassociated (vectorized)."""
+        if mode < 0:
+            m32 = np.float32(m)
+            s32 = np.float32(0.0)
+            for j in range(z.shape[0]):
+                v32 = _exp_tail_f32(z[j] - m32)
+                e[j] = v32
+                s32 += v32
+            return np.float64(s32)
+        s = 0.0
+        if mode == 0:
+            for j in range(z.shape[0]):
+                v = _exp_row_for32(np.float64(z[j]) - m)
+                e[j] = v
+                s += v
+        else:
+            for j in range(z.shape[0]):
+                v = _exp_tail(np.float64(z[j]) - m, 0.0)
+                e[j] = v
+                s += v
+        return s
 
     @_jit
-    def _write(
-        z: np.ndarray, e: np.ndarray, o: np.ndarray, kind: int, mode: int, m: float, rest: float
-    ) -> None:
-        if kind == 0:
+    def _exp_sum(z: np.ndarray, e: np.ndarray, mode: int) -> tuple[float, float, float]:
+        """Softmax's numerators exp(z_j - m) into `e`, and their sum: the row's max and the
+        sum as ``s + comp`` (Neumaier over chunks). float32 results sum every entry; the
+        float64 result (mode 2) sums the entries below the max in short chunks and adds the
+        max entries (1 each) exactly, as `_row_sums`: the vectorized sum of a chunk is the
+        least accurate step, and a 1.0 in it would cost every entry a few ULP."""
+        if mode == 2:
+            m, rest = _row_sums(z, e, mode, False, True)
+            # 1 + rest and its exact rounding error (TwoSum: rest may exceed 1).
             den = 1.0 + rest
-            if mode < 0:
-                inv32 = np.float32(1.0 / den)
-                for j in range(o.shape[0]):
-                    o[j] = e[j] * inv32
-            elif mode == 0:
-                # One extra float64 rounding vanishes when the result is rounded to float32.
-                inv = 1.0 / den
-                for j in range(o.shape[0]):
-                    o[j] = e[j] * inv
-            elif mode == 2:
-                c = _den_correction(den, rest)
-                for j in range(o.shape[0]):
-                    q = e[j] / den
-                    o[j] = q - q * c
-            else:
-                for j in range(o.shape[0]):
-                    o[j] = e[j] / den
-        elif kind == 1:
+            bb = den - rest
+            return m, den, (1.0 - bb) + (rest - (den - bb))
+        m = np.float64(_rowmax(z))
+        s = 0.0
+        comp = 0.0
+        blk = _BLOCK32 if mode <= 0 else _BLOCK
+        for a in range(0, z.shape[0], blk):
+            s, comp = _neumaier(s, comp, _exp_chunk(z[a : a + blk], m, e[a : a + blk], mode))
+        return m, s, comp
+
+    @_jit
+    def _normalize(e: np.ndarray, mode: int, s: float, comp: float) -> None:
+        """``e / (s + comp)`` in place, for `mode` -1, 1 or 2 (in place: as two arrays to
+        LLVM, the load and the store could not be proven safe to vectorize, and the loop
+        would run scalar). The float64 result (mode 2) takes the rounding error of the
+        denominator as a first-order correction, which makes ``q - q c``, ``q = e / den``,
+        one rounding fewer than ``e / den``."""
+        den = s + comp
+        if mode < 0:
+            inv32 = np.float32(1.0 / den)
+            for j in range(e.shape[0]):
+                e[j] = e[j] * inv32
+        elif mode == 2:
+            c = ((s - den) + comp) / den  # Fast2Sum: |s| >= 1 > |comp|
+            for j in range(e.shape[0]):
+                q = e[j] / den
+                e[j] = q - q * c
+        else:
+            for j in range(e.shape[0]):
+                e[j] = e[j] / den
+
+    @_jit
+    def _softmax_into(z: np.ndarray, e: np.ndarray, o: np.ndarray, mode: int) -> bool:
+        """The softmax of the row `z` into `o`, which must not overlap `z` (mode 2 re-reads
+        `z` after the exps are stored). In place in `o` (which then has the compute dtype,
+        and `e` is not used), except for `mode` 0 (float32 results), whose float64 exps go
+        through the scratch row `e` (the product by the reciprocal rounds once more in
+        float64, which vanishes in the float32 result). False, `o` partly written, when the
+        max or the sum is not finite."""
+        if mode == 0:
+            m, s, comp = _exp_sum(z, e, mode)
+            if not (np.isfinite(m) and np.isfinite(s)):
+                return False
+            inv = 1.0 / (s + comp)
+            for j in range(o.shape[0]):
+                o[j] = e[j] * inv
+            return True
+        m, s, comp = _exp_sum(z, o, mode)
+        if not (np.isfinite(m) and np.isfinite(s)):
+            return False
+        _normalize(o, mode, s, comp)
+        return True
+
+    @_jit
+    def _write_log(
+        z: np.ndarray, o: np.ndarray, kind: int, mode: int, m: float, rest: float
+    ) -> None:
+        if kind == 1:
             lse = np.log1p(rest)
             if mode < 0:
                 m32 = np.float32(m)
@@ -320,29 +441,35 @@ if numba is not None:
             o[0] = m + np.log1p(rest)
 
     @_jit
+    def _row(zi: np.ndarray, oi: np.ndarray, kind: int, mode: int, e: np.ndarray) -> bool:
+        if kind == 0:
+            return _softmax_into(zi, e, oi, mode)
+        m, rest = _row_sums(zi, e, mode, True, False)
+        if not (np.isfinite(m) and np.isfinite(rest)):
+            return False
+        _write_log(zi, oi, kind, mode, m, rest)
+        return True
+
+    @_jit
     def _rows(
         x: np.ndarray, out: np.ndarray, kind: int, t: float, mode: int, e: np.ndarray, z: np.ndarray
     ) -> bool:
         """softmax / log_softmax / logsumexp of each row of ``x / t`` into `out` (``(n, 1)``
         for logsumexp). `mode` -1 computes float32 in float32 ("fast"), else see
         `_chunk64`; `e` and `z` are scratch rows of the compute dtype (`z` holds ``x / t``
-        when ``t != 1``, divided in that dtype as the NumPy path does). Returns False (rows
-        partly written) as soon as a row has a non-finite max or sum.
+        when ``t != 1``, divided in that dtype as the NumPy path does; softmax's exps go
+        straight to `out` when it has the compute dtype). Returns False (rows partly
+        written) as soon as a row has a non-finite max or sum.
         """
         for i in range(x.shape[0]):
-            xi = x[i]
             if t == 1.0:
-                m, rest = _row_sums(xi, e, mode, kind != 0)
-                if not (np.isfinite(m) and np.isfinite(rest)):
-                    return False
-                _write(xi, e, out[i], kind, mode, m, rest)
+                ok = _row(x[i], out[i], kind, mode, e)
             else:
                 for j in range(z.shape[0]):
-                    z[j] = xi[j] / t
-                m, rest = _row_sums(z, e, mode, kind != 0)
-                if not (np.isfinite(m) and np.isfinite(rest)):
-                    return False
-                _write(z, e, out[i], kind, mode, m, rest)
+                    z[j] = x[i, j] / t
+                ok = _row(z, out[i], kind, mode, e)
+            if not ok:
+                return False
         return True
 
     from sigmax._numba_kernels import (
@@ -351,25 +478,6 @@ if numba is not None:
         _softmax_row,
         _softmax_row32,
     )
-
-    @_jit
-    def _normalize(e: np.ndarray, mode: int, rest: float) -> None:
-        """`_write`'s softmax for `mode` -1, 1 or 2, in place in `e`: through `_write` the
-        store and the load are two arrays to LLVM, which then cannot prove the loop safe to
-        vectorize and runs it scalar, at twice the cost of the whole forward."""
-        den = 1.0 + rest
-        if mode < 0:
-            inv32 = np.float32(1.0 / den)
-            for j in range(e.shape[0]):
-                e[j] = e[j] * inv32
-        elif mode == 2:
-            c = _den_correction(den, rest)
-            for j in range(e.shape[0]):
-                q = e[j] / den
-                e[j] = q - q * c
-        else:
-            for j in range(e.shape[0]):
-                e[j] = e[j] / den
 
     @_jit
     def _vjp_rows(
@@ -390,18 +498,14 @@ if numba is not None:
         a row has a non-finite max or sum.
         """
         for i in range(x.shape[0]):
-            xi = x[i]
             if t == 1.0:
-                m, rest = _row_sums(xi, e, mode, False)
-                if not (np.isfinite(m) and np.isfinite(rest)):
-                    return False
+                ok = _softmax_into(x[i], e, e, mode)
             else:
                 for j in range(z.shape[0]):
-                    z[j] = xi[j] / t
-                m, rest = _row_sums(z, e, mode, False)
-                if not (np.isfinite(m) and np.isfinite(rest)):
-                    return False
-            _normalize(e, mode, rest)
+                    z[j] = x[i, j] / t
+                ok = _softmax_into(z, e, e, mode)
+            if not ok:
+                return False
             if mode < 0 and kind == 0:
                 _softmax_row32(e, v[i], t, out[i])
             elif mode < 0:

@@ -597,7 +597,9 @@ def _along_axis(
             y2 = y2.astype(dtype)
         v2 = None if v is None else np.reshape(v, (-1, k))
         kind = "logsumexp" if reduce else _KIND[kernel.__name__]
-        # Write straight into a C-contiguous `out` when the reduced axis is already last.
+        # Write straight into a C-contiguous `out` when the reduced axis is already last,
+        # unless `out` overlaps the input: the kernels re-read a row after writing into it,
+        # and a block that a kernel declines (a nan or an infinity) is recomputed from it.
         direct = (
             out is not None
             and not reduce
@@ -605,6 +607,7 @@ def _along_axis(
             and check_axis(axis, x.ndim) == (x.ndim - 1,)
             and isinstance(out, np.ndarray)
             and out.flags.c_contiguous
+            and not np.may_share_memory(out, x)
         )
         if direct:
             res2 = check_out(out, tuple(x.shape), dtype, xp).reshape(-1, k)
