@@ -23,6 +23,7 @@ if _numba_kernels.numba is None:  # pragma: no cover
     pytest.skip("numba is not installed", allow_module_level=True)
 
 from sigmax import _numba_forward as F  # noqa: E402
+from sigmax import _numba_short as S  # noqa: E402
 
 
 @numba.njit
@@ -84,11 +85,9 @@ def test_exp_float32_arithmetic_within_two_ulp_and_no_false_zero() -> None:
     assert np.all(out[t > np.float32(-103.0)] > 0.0)
 
 
-def test_short_rows_log1p_is_accurate_to_2_to_the_minus_30() -> None:
-    """The short-row log_softmax's log1p on [0, 63] (rows of up to 64 entries), across each
-    reduction boundary 2**k - 1 and at both ends."""
-    from sigmax import _numba_short as S
-
+def _log1p_rest_args() -> np.ndarray:
+    """rest in [0, 63] (rows of up to 64 entries): across each reduction boundary
+    2**k - 1, at both ends, and where 1 + rest is inexact in float64."""
     rng = np.random.default_rng(11)
     edges = np.array([2.0**k - 1 for k in range(1, 7)])
     rest = np.concatenate(
@@ -99,8 +98,16 @@ def test_short_rows_log1p_is_accurate_to_2_to_the_minus_30() -> None:
             np.nextafter(edges, 0.0),
             edges,
             np.nextafter(edges, 100.0),
+            1.0 + rng.uniform(0, 1, 500) * 2.0**-40,
+            rng.uniform(1, 63, 500) + 2.0**-30,
         ]
     )
+    return rest
+
+
+def test_short_rows_log1p_is_accurate_to_2_to_the_minus_30() -> None:
+    """The float32 short-row log_softmax's log1p on [0, 63]."""
+    rest = _log1p_rest_args()
     out = np.empty_like(rest)
     _apply(S._log1p_rest, rest, out)
     with mpmath.workdps(40):
@@ -108,6 +115,27 @@ def test_short_rows_log1p_is_accurate_to_2_to_the_minus_30() -> None:
     pos = ref > 0
     assert np.all(out[~pos] == 0.0)
     assert (np.abs(out[pos] - ref[pos]) / ref[pos]).max() < 2.0**-30
+
+
+@numba.njit
+def _log1p64(r, out):  # type: ignore[no-untyped-def]
+    # _log1p_rest64 is inlined by numba: it has no Python entry point of its own.
+    for i in range(r.shape[0]):
+        out[i] = S._log1p_rest64(r[i])
+
+
+def test_short_rows_log1p_float64_within_about_one_ulp() -> None:
+    """The float64 short-row log_softmax's log1p on [0, 63]: the error of 1 + rest is
+    carried (TwoSum), so it stays within 1.5 ULP of log1p(rest) (measured 1.0)."""
+    rest = _log1p_rest_args()
+    out = np.empty_like(rest)
+    _log1p64(rest, out)
+    with mpmath.workdps(40):
+        ref = np.array([float(mpmath.log1p(mpmath.mpf(float(v)))) for v in rest.tolist()])
+    pos = ref > 0
+    assert np.all(out[~pos] == 0.0)
+    ulps = np.abs(out[pos] - ref[pos]) / np.spacing(ref[pos])
+    assert ulps.max() <= 1.5, (ulps.max(), rest[pos][ulps.argmax()])
 
 
 def test_short_log_softmax_where_one_plus_rest_rounds_to_two(

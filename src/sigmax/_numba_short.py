@@ -13,9 +13,12 @@ the normal range of the compute dtype (about -87 in float32, -708 in float64) or
 ``exp(80)`` (float32) or ``exp(700)`` takes the per-row kernel instead, so no result loses
 accuracy to underflow or overflow, and each row's result depends on that row alone. A nan or
 an infinity sends the block to the NumPy path, which implements the IEEE rules.
-log_softmax here is for float32 results (computed in float64): for float64 results the ratio
-``e_j / e_m`` costs the max entry's ``log1p`` two more roundings than the 3-ULP budget has
-room for, so those rows keep the per-row kernel.
+log_softmax of float32 rows is computed that way in float64. For float64 results the ratio
+``e_j / e_m`` would cost the max entry's ``log1p`` two more roundings than the 3-ULP budget
+has room for, so float64 rows are shifted after all: each row's max is broadcast over its
+entries, the exps of ``x - m`` (with the difference's exact rounding error) run flat, each
+row's ``rest`` is summed with TwoSum, and ``log1p(rest)`` on [0, 63] is vectorized with an
+exact reduction by powers of two.
 
 Used by :mod:`sigmax.functions` for C-contiguous float32/float64 NumPy blocks when numba
 imports and ``SIGMAX_DISABLE_NUMBA`` is unset or ``0``. Tests: ``tests/test_accuracy.py`` and
@@ -37,8 +40,10 @@ short_softmax: Callable[[np.ndarray, np.ndarray, float, bool], bool]
 short_log_softmax: Callable[[np.ndarray, np.ndarray], bool]
 
 if numba is not None:
-    from sigmax._numba_bce import _log1p_unit
+    from sigmax._numba_bce import _jit_inline, _log1p_unit
     from sigmax._numba_forward import (
+        _LN2_HI,
+        _LN2_LO,
         _exp_tail,
         _exp_tail_f32,
         _exp_tail_for32,
@@ -46,7 +51,9 @@ if numba is not None:
         _jit_sum,
         _mode,
         _neumaier,
+        _rowmax,
         _rows,
+        _two_diff,
     )
 
     #: Elements per sub-block of short rows: their float64 exps stay in the L1/L2 cache.
@@ -270,6 +277,107 @@ if numba is not None:
                 return False
         return True
 
+    # Inlined by numba: LLVM leaves a call to something this large in the loop over the
+    # rows, which then runs scalar (12x slower).
+    @_jit_inline
+    def _log1p_rest64(rest: float) -> float:
+        """log1p(rest) for rest in [0, 63] and float64 results: ``1 + rest = w + err``
+        exactly (TwoSum), ``w = 2**k (1 + f)`` with the scaling and the subtraction of 1
+        exact, ``u = f + err 2**-k`` rounded once, then the vectorized log1p on [0, 1] and
+        ``k ln 2`` in two parts; below 1, log1p(rest) directly. About 1 ULP."""
+        w = 1.0 + rest
+        bb = w - rest
+        err = (1.0 - bb) + (rest - (w - bb))
+        k = 0.0
+        sc = 1.0
+        for b in (2.0, 4.0, 8.0, 16.0, 32.0, 64.0):
+            big = w >= b
+            k += 1.0 if big else 0.0
+            sc *= 0.5 if big else 1.0
+        small = rest < 1.0
+        u = rest if small else (w * sc - 1.0) + err * sc
+        kl = 0.0 if small else k
+        # k * _LN2_HI is exact; the low part and log1p(u) are added below it.
+        return kl * _LN2_HI + (_log1p_unit(u, True) + kl * _LN2_LO)
+
+    @_jit
+    def _broadcast(v: np.ndarray, k: int, flat: np.ndarray) -> None:
+        """Each v_i into its row's k entries of `flat`."""
+        for i in range(v.shape[0]):
+            vi = v[i]
+            for j in range(i * k, i * k + k):
+                flat[j] = vi
+
+    @_jit
+    def _shifted_exp(x: np.ndarray, mb: np.ndarray, e: np.ndarray) -> None:
+        """exp(x_j - m_j) with the difference's exact rounding error, flat (the max of each
+        entry's row broadcast in `mb`), and -1 at the max entries: their mark for `_rests`,
+        which then need not read `x` again."""
+        for j in range(x.shape[0]):
+            d, lo = _two_diff(x[j], mb[j])
+            e[j] = -1.0 if d == 0.0 else _exp_tail(d, lo)
+
+    @_jit
+    def _rests(m: np.ndarray, e: np.ndarray, rest: np.ndarray) -> bool:
+        """Each row's ``rest``: the exps below its max (the entries of `e` >= 0) summed in
+        order, the rounding error of each addition carried (TwoSum; a row is too short to
+        vectorize), plus the max entries beyond the first; False when a max or a rest is
+        not finite (a nan or an infinity)."""
+        ok = True
+        for i in range(e.shape[0]):
+            ei = e[i]
+            s = 0.0
+            comp = 0.0
+            ties = -1.0
+            for j in range(ei.shape[0]):
+                top = ei[j] < 0.0
+                v = 0.0 if top else ei[j]
+                tot = s + v
+                bb = tot - s
+                comp += (s - (tot - bb)) + (v - bb)
+                s = tot
+                ties += 1.0 if top else 0.0
+            r = (s + comp) + ties
+            rest[i] = r
+            ok = ok and np.isfinite(m[i]) and np.isfinite(r)
+        return ok
+
+    @_jit
+    def _shifted_out(x: np.ndarray, m: np.ndarray, lse: np.ndarray, o: np.ndarray) -> None:
+        """``(x - m) - lse`` of each row, the difference carried exactly: two terms <= 0.
+        Row by row (unlike the exps: this loop is cheap enough that broadcasting `lse`
+        would cost more than its short rows)."""
+        for i in range(x.shape[0]):
+            xi, oi, mi, li = x[i], o[i], m[i], lse[i]
+            for j in range(xi.shape[0]):
+                d, lo = _two_diff(xi[j], mi)
+                oi[j] = (d - li) + lo
+
+    @_jit
+    def _short_log_softmax64(
+        x: np.ndarray, out: np.ndarray, e: np.ndarray, mb: np.ndarray, m: np.ndarray, r: np.ndarray
+    ) -> bool:
+        """log_softmax of short float64 rows (temperature 1), a sub-block at a time: each
+        row's max, broadcast; the shifted exps flat (vectorized); each row's compensated
+        ``rest``; ``log1p(rest)`` across the rows (vectorized); then the output. False at
+        the first sub-block with a nan or an infinity (the NumPy path takes the block)."""
+        k = x.shape[1]
+        step = max(1, _SHORT_SUB // k)
+        for a in range(0, x.shape[0], step):
+            xb = x[a : a + step]
+            n = xb.shape[0]
+            xf = xb.reshape(n * k)
+            for i in range(n):
+                m[i] = _rowmax(xb[i])
+            _broadcast(m[:n], k, mb)
+            _shifted_exp(xf, mb[: n * k], e[: n * k])
+            if not _rests(m[:n], e[: n * k].reshape((n, k)), r[:n]):
+                return False
+            for i in range(n):
+                r[i] = _log1p_rest64(r[i])
+            _shifted_out(xb, m[:n], r[:n], out[a : a + step])
+        return True
+
     def _short_softmax_block(x: np.ndarray, out: np.ndarray, t: float, fast: bool) -> bool:
         mode = _mode(x.dtype, "fast" if fast else "accurate")
         # float64 "fast" keeps the compensated sum: the plain one may cost a few ULP more
@@ -283,6 +391,10 @@ if numba is not None:
     def _short_log_softmax_block(x: np.ndarray, out: np.ndarray) -> bool:
         k = x.shape[1]
         rows = max(1, _SHORT_SUB // k)
+        if x.dtype == np.float64:
+            size = rows * k
+            e, mb = np.empty(size), np.empty(size)
+            return bool(_short_log_softmax64(x, out, e, mb, np.empty(rows), np.empty(rows)))
         e = np.empty(max(_SHORT_SUB, k))
         m = np.empty(rows, x.dtype)
         ez = np.empty(2 * k)

@@ -615,13 +615,12 @@ def _along_axis(
             res2 = np.empty((y2.shape[0], 1 if reduce else k), dtype=dtype)
 
         # Short rows have kernels of their own (`sigmax._numba_short`): softmax, and
-        # log_softmax of float32 at temperature 1 (its log1p covers rows of up to 64).
+        # log_softmax at temperature 1 (its log1p covers rows of up to 64).
         short = 2 <= k < FUSED_MIN_K and (
-            kind == "softmax"
-            or (kind == "log_softmax" and t == 1.0 and y2.dtype == np.float32 and k <= SMALL_K)
+            kind == "softmax" or (kind == "log_softmax" and t == 1.0 and k <= SMALL_K)
         )
-        # float64 log_softmax of short rows: the row kernel, faster than the NumPy path's
-        # compensated sums across a transposed block.
+        # float64 log_softmax of short rows at other temperatures: the row kernel, faster
+        # than the NumPy path's compensated sums across a transposed block.
         rowwise = k >= FUSED_MIN_K or (
             kind == "log_softmax" and y2.dtype == np.float64 and precision == "accurate"
         )
