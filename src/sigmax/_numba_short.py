@@ -1,4 +1,4 @@
-r"""Fused kernels for short rows (2 to 64 entries) of softmax and log_softmax.
+r"""Fused kernels for short rows (2 to 64 entries) of softmax, log_softmax and logsumexp.
 
 The row kernels of :mod:`sigmax._numba_forward` vectorize along a row, and a row of 10 is too
 short for that: the fixed cost of each row dominates. Here the rows are not shifted by their
@@ -18,7 +18,9 @@ log_softmax of float32 rows is computed that way in float64. For float64 results
 has room for, so float64 rows are shifted after all: each row's max is broadcast over its
 entries, the exps of ``x - m`` (with the difference's exact rounding error) run flat, each
 row's ``rest`` is summed with TwoSum, and ``log1p(rest)`` on [0, 63] is vectorized with an
-exact reduction by powers of two.
+exact reduction by powers of two. logsumexp (float32 and float64 rows) takes the same steps
+and returns ``m + log1p(rest)``, with the rows where that sum cancels flagged for
+:func:`sigmax.functions._logsumexp_refine` (only those rows are refined).
 
 Used by :mod:`sigmax.functions` for C-contiguous float32/float64 NumPy blocks when numba
 imports and ``SIGMAX_DISABLE_NUMBA`` is unset or ``0``. Tests: ``tests/test_accuracy.py`` and
@@ -34,10 +36,11 @@ import numpy as np
 
 from sigmax._numba_forward import enabled, numba
 
-__all__ = ["enabled", "short_log_softmax", "short_softmax"]
+__all__ = ["enabled", "short_log_softmax", "short_logsumexp", "short_softmax"]
 
 short_softmax: Callable[[np.ndarray, np.ndarray, float, bool], bool]
 short_log_softmax: Callable[[np.ndarray, np.ndarray], bool]
+short_logsumexp: Callable[[np.ndarray, np.ndarray], np.ndarray | None]
 
 if numba is not None:
     from sigmax._numba_bce import _jit_inline, _log1p_unit
@@ -314,7 +317,7 @@ if numba is not None:
         entry's row broadcast in `mb`), and -1 at the max entries: their mark for `_rests`,
         which then need not read `x` again."""
         for j in range(x.shape[0]):
-            d, lo = _two_diff(x[j], mb[j])
+            d, lo = _two_diff(np.float64(x[j]), mb[j])
             e[j] = -1.0 if d == 0.0 else _exp_tail(d, lo)
 
     @_jit
@@ -354,29 +357,69 @@ if numba is not None:
                 oi[j] = (d - li) + lo
 
     @_jit
+    def _shifted_parts(
+        xb: np.ndarray, e: np.ndarray, mb: np.ndarray, m: np.ndarray, r: np.ndarray
+    ) -> bool:
+        """Each row's max into `m` (float64) and ``log1p(rest)`` into `r`, for a sub-block
+        of float32 or float64 rows: each row's max, broadcast; the shifted exps flat
+        (vectorized); each row's compensated ``rest``; ``log1p(rest)`` across the rows
+        (vectorized). False when a row has a nan or an infinity."""
+        n, k = xb.shape
+        for i in range(n):
+            m[i] = _rowmax(xb[i])
+        _broadcast(m[:n], k, mb)
+        _shifted_exp(xb.reshape(n * k), mb[: n * k], e[: n * k])
+        if not _rests(m[:n], e[: n * k].reshape((n, k)), r[:n]):
+            return False
+        for i in range(n):
+            r[i] = _log1p_rest64(r[i])
+        return True
+
+    @_jit
     def _short_log_softmax64(
         x: np.ndarray, out: np.ndarray, e: np.ndarray, mb: np.ndarray, m: np.ndarray, r: np.ndarray
     ) -> bool:
-        """log_softmax of short float64 rows (temperature 1), a sub-block at a time: each
-        row's max, broadcast; the shifted exps flat (vectorized); each row's compensated
-        ``rest``; ``log1p(rest)`` across the rows (vectorized); then the output. False at
-        the first sub-block with a nan or an infinity (the NumPy path takes the block)."""
-        k = x.shape[1]
-        step = max(1, _SHORT_SUB // k)
+        """log_softmax of short float64 rows (temperature 1), a sub-block at a time
+        (`_shifted_parts`, then the output). False at the first sub-block with a nan or an
+        infinity (the NumPy path takes the block)."""
+        step = max(1, _SHORT_SUB // x.shape[1])
         for a in range(0, x.shape[0], step):
             xb = x[a : a + step]
             n = xb.shape[0]
-            xf = xb.reshape(n * k)
-            for i in range(n):
-                m[i] = _rowmax(xb[i])
-            _broadcast(m[:n], k, mb)
-            _shifted_exp(xf, mb[: n * k], e[: n * k])
-            if not _rests(m[:n], e[: n * k].reshape((n, k)), r[:n]):
+            if not _shifted_parts(xb, e, mb, m, r):
                 return False
-            for i in range(n):
-                r[i] = _log1p_rest64(r[i])
             _shifted_out(xb, m[:n], r[:n], out[a : a + step])
         return True
+
+    #: `sigmax.functions._logsumexp_refine`'s test for a result that cancelled.
+    _CANCEL = 2.0**-6
+
+    @_jit
+    def _short_logsumexp(
+        x: np.ndarray,
+        out: np.ndarray,
+        e: np.ndarray,
+        mb: np.ndarray,
+        m: np.ndarray,
+        r: np.ndarray,
+        flagged: np.ndarray,
+    ) -> int:
+        """logsumexp ``m + log1p(rest)`` of short float32 or float64 rows into `out`
+        (``(n, 1)``, rounded once from float64). Rows where the sum cancels (``m < 0`` and
+        neither term 64 times the other) go to `flagged`, for the caller's refinement;
+        returns their number, or -1 at the first sub-block with a nan or an infinity."""
+        step = max(1, _SHORT_SUB // x.shape[1])
+        nf = 0
+        for a in range(0, x.shape[0], step):
+            xb = x[a : a + step]
+            if not _shifted_parts(xb, e, mb, m, r):
+                return -1
+            for i in range(xb.shape[0]):
+                mi, li = m[i], r[i]
+                out[a + i, 0] = mi + li
+                flagged[nf] = a + i
+                nf += 1 if mi < 0.0 and min(-mi, li) > _CANCEL * max(-mi, li) else 0
+        return nf
 
     def _short_softmax_block(x: np.ndarray, out: np.ndarray, t: float, fast: bool) -> bool:
         mode = _mode(x.dtype, "fast" if fast else "accurate")
@@ -392,13 +435,22 @@ if numba is not None:
         k = x.shape[1]
         rows = max(1, _SHORT_SUB // k)
         if x.dtype == np.float64:
-            size = rows * k
-            e, mb = np.empty(size), np.empty(size)
+            e, mb = np.empty(rows * k), np.empty(rows * k)
             return bool(_short_log_softmax64(x, out, e, mb, np.empty(rows), np.empty(rows)))
         e = np.empty(max(_SHORT_SUB, k))
         m = np.empty(rows, x.dtype)
         ez = np.empty(2 * k)
         return bool(_short_log_softmax(x, out, e, m, np.empty(rows), ez))
 
+    def _short_logsumexp_block(x: np.ndarray, out: np.ndarray) -> np.ndarray | None:
+        """The rows (indices into `x`) whose result cancelled, or None for a refused block."""
+        k = x.shape[1]
+        rows = max(1, _SHORT_SUB // k)
+        e, mb = np.empty(rows * k), np.empty(rows * k)
+        flagged = np.empty(x.shape[0], np.int64)
+        nf = _short_logsumexp(x, out, e, mb, np.empty(rows), np.empty(rows), flagged)
+        return None if nf < 0 else flagged[:nf]
+
     short_softmax = _short_softmax_block
     short_log_softmax = _short_log_softmax_block
+    short_logsumexp = _short_logsumexp_block

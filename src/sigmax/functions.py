@@ -615,9 +615,9 @@ def _along_axis(
             res2 = np.empty((y2.shape[0], 1 if reduce else k), dtype=dtype)
 
         # Short rows have kernels of their own (`sigmax._numba_short`): softmax, and
-        # log_softmax at temperature 1 (its log1p covers rows of up to 64).
+        # log_softmax and logsumexp at temperature 1 (their log1p covers rows of up to 64).
         short = 2 <= k < FUSED_MIN_K and (
-            kind == "softmax" or (kind == "log_softmax" and t == 1.0 and k <= SMALL_K)
+            kind == "softmax" or (kind != "softmax" and t == 1.0 and k <= SMALL_K)
         )
         # float64 log_softmax of short rows at other temperatures: the row kernel, faster
         # than the NumPy path's compensated sums across a transposed block.
@@ -634,14 +634,27 @@ def _along_axis(
         def fused_block(nb: Any, rows: slice) -> bool:
             if short and kind == "softmax":
                 return bool(nb.short_softmax(y2[rows], res2[rows], t, precision == "fast"))
-            if short:
+            if short and kind == "log_softmax":
                 return bool(nb.short_log_softmax(y2[rows], res2[rows]))
-            return bool(nb.rows_forward(y2[rows], res2[rows], code, t, precision == "fast"))
+            if short:
+                # The kernel finds the rows that cancelled: only those are refined.
+                cancelled = nb.short_logsumexp(y2[rows], res2[rows])
+                if cancelled is None:
+                    return False
+                if cancelled.size:
+                    block = res2[rows]
+                    block[cancelled] = _logsumexp_refine(
+                        y2[rows][cancelled], None, block[cancelled]
+                    )
+                return True
+            if not nb.rows_forward(y2[rows], res2[rows], code, t, precision == "fast"):
+                return False
+            if reduce and cdt == np.float64:
+                res2[rows] = _logsumexp_refine(y2[rows], None, res2[rows])
+            return True
 
         def run(rows: slice) -> None:
             if nb is not None and fused_block(nb, rows):
-                if reduce and cdt == np.float64:
-                    res2[rows] = _logsumexp_refine(y2[rows], None, res2[rows])
                 return
             if v2 is None and _np_rows_block(y2[rows], res2[rows], kind, t, cdt, compensate):
                 return
