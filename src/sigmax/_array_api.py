@@ -82,6 +82,10 @@ def namespace(x: Any, name: str = "x") -> tuple[Array, Namespace]:
         # The common case without array-api-compat's dispatch and NumPy's isdtype, which
         # cost several microseconds a call (most of a call on a small array).
         check_real_numpy_dtype(x.dtype, name)
+        if not x.dtype.isnative:
+            # As NumPy's ufuncs: results in native byte order. Computing in the swapped
+            # dtype also lost float64's compensated difference (its dtype is not float64's).
+            x = x.astype(x.dtype.newbyteorder("="))
         return x, _NUMPY
     xp = array_api_compat.array_namespace(x)
     check_real_input(x, xp, name)

@@ -50,6 +50,7 @@ overflow and no false zeros (``tests/test_precision_fast.py``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -155,6 +156,20 @@ def _fast_dtype(dtype: Any, cdt: Any, xp: Namespace, precision: str) -> Any:
 def _elementwise(
     x: Any, kernel: Any, name: str, out: np.ndarray | None, precision: str = "accurate"
 ) -> Array:
+    sig = kernel is _sigmoid_kernel
+    # log_sigmoid's kernel lives with the BCE kernel, which has the vectorized log1p.
+    module = _FORWARD if sig else "sigmax._numba_bce"
+    # A small simple call straight to the kernel, as `_small_call`.
+    if (
+        _simple_numpy(x, precision)
+        and (res := _small_out(x, out)) is not None
+        and (nb := fused(module, x, res)) is not None
+    ):
+        if sig:
+            nb.sigmoid_block(x.reshape(-1), res.reshape(-1), precision == "fast")
+        else:
+            nb.log_sigmoid_block(x.reshape(-1), res.reshape(-1))
+        return res
     x, xp = namespace(x)
     dtype = result_dtype(x, xp)
     cdt = _fast_dtype(dtype, compute_dtype(dtype, xp, x), xp, precision)
@@ -171,9 +186,7 @@ def _elementwise(
     flat_out = res.reshape(-1) if res.flags.c_contiguous else np.empty(x.size, dtype=dtype)
 
     np_kernel = _NP_ELEMENTWISE[kernel]
-    sig = kernel is _sigmoid_kernel
-    # log_sigmoid's kernel lives with the BCE kernel, which has the vectorized log1p.
-    nb = fused(_FORWARD if sig else "sigmax._numba_bce", flat_in, flat_out)
+    nb = fused(module, flat_in, flat_out)
 
     def run(rows: slice) -> None:
         if nb is None:
@@ -550,6 +563,120 @@ def _prepare(
     return x, xp, dtype, cdt, y, v, restore, restore_reduced, t
 
 
+def _fused_route(kind: str, k: int, t: float, dtype: Any, precision: str) -> str | None:
+    """The fused kernel module for rows of `k` entries without a mask, or None (the NumPy
+    path). Short rows have kernels of their own (`sigmax._numba_short`): softmax, and
+    log_softmax and logsumexp at temperature 1 (their log1p covers rows of up to 64).
+    float64 log_softmax of short rows at other temperatures takes the row kernel, faster
+    than the NumPy path's compensated sums across a transposed block."""
+    if 2 <= k < FUSED_MIN_K and (kind == "softmax" or (t == 1.0 and k <= SMALL_K)):
+        return _SHORT
+    if k >= FUSED_MIN_K or (
+        kind == "log_softmax" and dtype == np.float64 and precision == "accurate"
+    ):
+        return _FORWARD
+    return None
+
+
+def _fused_rows(
+    nb: Any,
+    short: bool,
+    kind: str,
+    x2: np.ndarray,
+    r2: np.ndarray,
+    t: float,
+    precision: str,
+    refine: bool,
+) -> bool:
+    """`kind` of the rows of `x2` into `r2` on the fused module `nb` (`short`: the short-row
+    one); False, `r2` partly written, when a kernel declines the block (a nan or an
+    infinity). `refine`: logsumexp's float64 rows that cancelled are recomputed."""
+    fast = precision == "fast"
+    if short and kind == "softmax":
+        return bool(nb.short_softmax(x2, r2, t, fast))
+    if short and kind == "log_softmax":
+        return bool(nb.short_log_softmax(x2, r2))
+    if short:
+        # The kernel finds the rows that cancelled: only those are refined.
+        cancelled = nb.short_logsumexp(x2, r2)
+        if cancelled is None:
+            return False
+        if cancelled.size:
+            r2[cancelled] = _logsumexp_refine(x2[cancelled], None, r2[cancelled])
+        return True
+    if not nb.rows_forward(x2, r2, _FUSED_KIND[kind], t, fast):
+        return False
+    if refine:
+        r2[...] = _logsumexp_refine(x2, None, r2)
+    return True
+
+
+#: Calls on NumPy arrays of up to this many entries may take `_small_call`.
+SMALL_CALL = 1 << 12
+
+
+def _small_out(x: np.ndarray, out: Any) -> np.ndarray | None:
+    """A fresh array like `x`, or `out` when the kernels may write straight into it (else
+    None: the general path checks it, and copies when it overlaps `x`)."""
+    if out is None:
+        return np.empty_like(x)
+    if (
+        type(out) is np.ndarray
+        and out.shape == x.shape
+        and out.dtype == x.dtype
+        and out.flags.c_contiguous
+        and out.flags.writeable
+        and not np.may_share_memory(out, x)
+    ):
+        return out
+    return None
+
+
+def _simple_numpy(x: Any, precision: str) -> bool:
+    """A C-contiguous float32/float64 NumPy array in native byte order, of 1 to
+    `SMALL_CALL` entries and at least one axis, with a valid `precision`: what
+    `_small_call` takes."""
+    return (
+        type(x) is np.ndarray
+        and x.ndim > 0
+        and 0 < x.size <= SMALL_CALL
+        and x.dtype.char in "fd"
+        and x.dtype.isnative
+        and x.flags.c_contiguous
+        and precision in ("accurate", "fast")
+    )
+
+
+def _small_call(
+    x: Any, axis: Axis, where: Any, t: Any, kind: str, out: Any, precision: str
+) -> np.ndarray | None:
+    """softmax or log_softmax of a small C-contiguous float32/float64 NumPy array along its
+    last axis, straight to the fused kernel that the general path would pick: its argument
+    handling costs about 10 us a call, more than the work on one sample. None when the call
+    is not that simple (or the kernel declines it): the general path then takes it, and
+    validates what this skipped."""
+    if (
+        not _simple_numpy(x, precision)
+        or where is not None
+        or type(axis) is not int
+        or axis not in (-1, x.ndim - 1)
+        or type(t) not in (float, int)
+        or not 0.0 < t < math.inf
+    ):
+        return None
+    k = x.shape[-1]
+    route = _fused_route(kind, k, float(t), x.dtype, precision)
+    if route is None:
+        return None
+    if (res := _small_out(x, out)) is None:
+        return None
+    nb = fused(route, x, res)
+    x2, r2 = x.reshape(-1, k), res.reshape(-1, k)
+    if nb is None or not _fused_rows(nb, route == _SHORT, kind, x2, r2, float(t), precision, False):
+        return None
+    return res
+
+
 def _along_axis(
     x: Any,
     axis: Axis,
@@ -614,44 +741,14 @@ def _along_axis(
         else:
             res2 = np.empty((y2.shape[0], 1 if reduce else k), dtype=dtype)
 
-        # Short rows have kernels of their own (`sigmax._numba_short`): softmax, and
-        # log_softmax and logsumexp at temperature 1 (their log1p covers rows of up to 64).
-        short = 2 <= k < FUSED_MIN_K and (
-            kind == "softmax" or (kind != "softmax" and t == 1.0 and k <= SMALL_K)
-        )
-        # float64 log_softmax of short rows at other temperatures: the row kernel, faster
-        # than the NumPy path's compensated sums across a transposed block.
-        rowwise = k >= FUSED_MIN_K or (
-            kind == "log_softmax" and y2.dtype == np.float64 and precision == "accurate"
-        )
-        nb = None
-        if v2 is None and short:
-            nb = fused(_SHORT, y2, res2)
-        elif v2 is None and rowwise:
-            nb = fused(_FORWARD, y2, res2)
-        code = _FUSED_KIND[kind]
+        route = _fused_route(kind, k, t, y2.dtype, precision) if v2 is None else None
+        nb = fused(route, y2, res2) if route is not None else None
+        refine = reduce and cdt == np.float64
 
         def fused_block(nb: Any, rows: slice) -> bool:
-            if short and kind == "softmax":
-                return bool(nb.short_softmax(y2[rows], res2[rows], t, precision == "fast"))
-            if short and kind == "log_softmax":
-                return bool(nb.short_log_softmax(y2[rows], res2[rows]))
-            if short:
-                # The kernel finds the rows that cancelled: only those are refined.
-                cancelled = nb.short_logsumexp(y2[rows], res2[rows])
-                if cancelled is None:
-                    return False
-                if cancelled.size:
-                    block = res2[rows]
-                    block[cancelled] = _logsumexp_refine(
-                        y2[rows][cancelled], None, block[cancelled]
-                    )
-                return True
-            if not nb.rows_forward(y2[rows], res2[rows], code, t, precision == "fast"):
-                return False
-            if reduce and cdt == np.float64:
-                res2[rows] = _logsumexp_refine(y2[rows], None, res2[rows])
-            return True
+            return _fused_rows(
+                nb, route == _SHORT, kind, y2[rows], res2[rows], t, precision, refine
+            )
 
         def run(rows: slice) -> None:
             if nb is not None and fused_block(nb, rows):
@@ -792,6 +889,8 @@ def softmax(
     >>> sigmax.softmax([0.0, 1000.0, 300.0])  # no overflow, no false zero
     array([0.00000000e+000, 1.00000000e+000, 9.85967654e-305])
     """
+    if (r := _small_call(x, axis, where, temperature, "softmax", out, precision)) is not None:
+        return r
     if (
         out is None
         and (
@@ -857,6 +956,8 @@ def log_softmax(
     >>> sigmax.log_softmax(np.float32([0.0, -100.0]), precision="fast")  # still log1p
     array([-3.8e-44, -1.0e+02], dtype=float32)
     """
+    if (r := _small_call(x, axis, where, temperature, "log_softmax", out, precision)) is not None:
+        return r
     if (
         out is None
         and (
