@@ -20,7 +20,7 @@ import torch
 
 import sigmax
 from _mpref import ulps_apart
-from sigmax import _numba_kernels, functions
+from sigmax import _array_api, _numba_kernels, functions
 from sigmax import derivatives as d
 
 pytestmark = pytest.mark.skipif(_numba_kernels.numba is None, reason="numba is not installed")
@@ -245,6 +245,8 @@ def test_nonfinite_rows_fall_back(
     spy: _Spy, monkeypatch: pytest.MonkeyPatch, name: str, dtype: Any, precision: str
 ) -> None:
     monkeypatch.setattr(d, "FUSED_BLOCK_ELEMENTS", 5 * 80)  # blocks of 5 rows
+    # Counted per block: no first try on the whole (small) array, which a NaN row declines.
+    monkeypatch.setattr(_array_api, "SMALL_CALL", 0)
     x, g = _logits((40, 80), dtype, seed=11)
     x[7, 3] = np.nan  # NaN logit: a NaN row
     x[13, [4, 9]] = np.inf  # two +inf logits share the mass
@@ -380,3 +382,36 @@ def test_short_rows_stay_unfused(monkeypatch: pytest.MonkeyPatch, spy: _Spy) -> 
         assert spy.calls == calls
         f(*_logits((10, enough), np.float64), precision=precision)
         assert spy.calls == calls + 1
+
+
+@pytest.mark.parametrize(
+    ("name", "k"),
+    [
+        ("softmax_vjp_from_output", 10),
+        ("softmax_vjp", 40),
+        ("softmax_jvp", 40),
+        ("log_softmax_vjp", 40),
+        ("sigmoid_vjp_from_output", 10),
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_small_calls_match_the_general_path(name: str, k: int, dtype: Any) -> None:
+    # Calls of up to `SMALL_CALL` entries go straight to the fused kernel; larger ones
+    # through `_along_axis`'s blocks: the same rows give the same bits, with and without
+    # `out=`, at a temperature; `out` overlapping an input takes the general path.
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((3, k)) * 3).astype(dtype)
+    if name.endswith("from_output"):
+        x = np.asarray(sigmax.softmax(x) if "softmax" in name else sigmax.sigmoid(x))
+    g = rng.standard_normal((3, k)).astype(dtype)
+    f = getattr(d, name)
+    opts = {} if name.startswith("sigmoid") else {"temperature": 0.8}
+    reps = -(-_array_api.SMALL_CALL // x.size) + 1
+    want = np.asarray(f(np.tile(x, (reps, 1)), np.tile(g, (reps, 1)), **opts))[:3]
+    np.testing.assert_array_equal(f(x, g, **opts), want)
+    out = np.empty_like(x)
+    assert f(x, g, out=out, **opts) is out
+    np.testing.assert_array_equal(out, want)
+    g_in_place = g.copy()
+    assert f(x, g_in_place, out=g_in_place, **opts) is g_in_place
+    np.testing.assert_array_equal(g_in_place, want)

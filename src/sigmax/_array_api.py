@@ -263,6 +263,55 @@ def block_rows(
             kernel(b)
 
 
+#: Calls on NumPy arrays of up to this many entries may go straight to a fused kernel
+#: (`sigmax.functions`, `sigmax.derivatives`): the general path's argument handling costs
+#: about 10 us a call, more than the work on one sample.
+SMALL_CALL = 1 << 12
+
+
+def small_numpy(x: Any, precision: str) -> bool:
+    """A C-contiguous float32/float64 NumPy array in native byte order, of 1 to
+    `SMALL_CALL` entries and at least one axis, with a valid `precision`."""
+    return (
+        type(x) is np.ndarray
+        and x.ndim > 0
+        and 0 < x.size <= SMALL_CALL
+        and x.dtype.char in "fd"
+        and x.dtype.isnative
+        and x.flags.c_contiguous
+        and precision in ("accurate", "fast")
+    )
+
+
+def small_along_last(x: np.ndarray, axis: Any, where: Any, temperature: Any) -> bool:
+    """No mask, the last axis, and a valid temperature: a row-wise call on `x` as it is."""
+    return (
+        where is None
+        and type(axis) is int
+        and axis in (-1, x.ndim - 1)
+        and type(temperature) in (float, int)
+        and 0.0 < temperature < math.inf
+    )
+
+
+def small_out(x: np.ndarray, out: Any, *inputs: np.ndarray) -> np.ndarray | None:
+    """A fresh array like `x`, or `out` when a kernel may write straight into it: else None
+    (the general path checks it, and copies when it overlaps `x` or `inputs`)."""
+    if out is None:
+        return np.empty_like(x)
+    if (
+        type(out) is np.ndarray
+        and out.shape == x.shape
+        and out.dtype == x.dtype
+        and out.flags.c_contiguous
+        and out.flags.writeable
+        and not np.may_share_memory(out, x)
+        and not any(np.may_share_memory(out, a) for a in inputs)
+    ):
+        return out
+    return None
+
+
 _fused_modules: dict[str, ModuleType] = {}
 
 

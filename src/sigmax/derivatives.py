@@ -67,6 +67,9 @@ from sigmax._array_api import (
     namespace,
     result_dtype,
     scratch,
+    small_along_last,
+    small_numpy,
+    small_out,
 )
 from sigmax._validation import (
     check_axis,
@@ -181,6 +184,18 @@ def _finish_numpy(res: np.ndarray, out: np.ndarray | None) -> Array:
     return res[()] if res.ndim == 0 else res
 
 
+def _small_pair(x: Any, v: Any, precision: str) -> bool:
+    """`x` a small simple NumPy array (`sigmax._array_api.small_numpy`) and `v` one of its
+    shape and dtype, C-contiguous."""
+    return (
+        small_numpy(x, precision)
+        and type(v) is np.ndarray
+        and v.shape == x.shape
+        and v.dtype == x.dtype
+        and v.flags.c_contiguous
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Elementwise: the sigmoid
 # --------------------------------------------------------------------------------------------
@@ -258,6 +273,15 @@ def _elementwise(
     out: np.ndarray | None,
     precision: str,
 ) -> Array:
+    if (
+        core is _sigmoid_prime_from_output
+        and _small_pair(x, v, precision)
+        and (res := small_out(x, out, v)) is not None
+        and (nb := _numba(x, v, res)) is not None
+    ):
+        # A small simple call straight to the kernel, as in `sigmax.functions._small_call`.
+        nb.sigmoid_prime_from_output(x.reshape(-1), v.reshape(-1), res.reshape(-1))
+        return res
     x, xp = namespace(x, x_name)
     v, weak = _operand(v, x, xp, v_name, x_name)
     _check_shape(v, tuple(x.shape), v_name, f"the shape of `{x_name}`")
@@ -619,6 +643,48 @@ _FUSED_VJP_MIN_K = 32
 _FUSED_VJP_MIN_K_OTHER = 16
 
 
+def _fused_vjp_min_k(core: Core, precision: str) -> int:
+    """The shortest rows that the fused VJP from the logits takes for `core`."""
+    accurate_softmax = core is _softmax_core and precision == "accurate"
+    min_k = _FUSED_VJP_MIN_K if accurate_softmax else _FUSED_VJP_MIN_K_OTHER
+    return min(_fn.FUSED_MIN_K, min_k)  # tests set FUSED_MIN_K = 0 to run every k
+
+
+def _small_rows(
+    x: Any,
+    v: Any,
+    core: Core,
+    from_output: bool,
+    axis: Axis,
+    where: Any,
+    temperature: Any,
+    out: Any,
+    precision: str,
+) -> np.ndarray | None:
+    """A small simple call straight to the fused kernel that `_along_axis` would pick (its
+    argument handling costs about 10 us a call); None when there is none, or when the kernel
+    declines the rows: `_along_axis` then takes the call."""
+    if not (_small_pair(x, v, precision) and small_along_last(x, axis, where, temperature)):
+        return None
+    if (res := small_out(x, out, v)) is None:
+        return None
+    k, t = x.shape[-1], float(temperature)
+    x2, v2, r2 = x.reshape(-1, k), v.reshape(-1, k), res.reshape(-1, k)
+    if from_output:
+        if core is not _softmax_core or precision != "accurate":
+            return None
+        if (nb := _numba(x2, v2, r2)) is None:
+            return None
+        nb.softmax_rows(x2, v2, t, r2)
+        return res
+    if core not in _FUSED_VJP or k < _fused_vjp_min_k(core, precision):
+        return None
+    fwd = fused(_FORWARD, x2, v2, r2)
+    if fwd is None or not fwd.rows_vjp(x2, v2, r2, _FUSED_VJP[core], t, precision == "fast"):
+        return None
+    return res
+
+
 def _along_axis(
     x: Any,
     v: Any,
@@ -642,6 +708,11 @@ def _along_axis(
     On NumPy the work runs on cache-sized row blocks (the softmax of a block is computed and
     consumed while it is in cache); elsewhere it is one vectorized expression.
     """
+    if not (v_reduced or out_reduced) and (
+        (r := _small_rows(x, v, core, from_output, axis, where, temperature, out, precision))
+        is not None
+    ):
+        return r
     x, xp = namespace(x, x_name)
     t = check_positive_scalar(temperature, "temperature")
     v, weak = _operand(v, x, xp, v_name, x_name)
@@ -713,10 +784,7 @@ def _along_axis(
         if core is _softmax_core and precision == "accurate":
             nb = _numba(y2, v2, res2)
         # "fast" takes the fused kernel too (float32 arithmetic for float32).
-        accurate_softmax = core is _softmax_core and precision == "accurate"
-        min_k = _FUSED_VJP_MIN_K if accurate_softmax else _FUSED_VJP_MIN_K_OTHER
-        min_k = min(_fn.FUSED_MIN_K, min_k)  # tests set FUSED_MIN_K = 0 to run every k
-        if not from_output and core in _FUSED_VJP and k >= min_k:
+        if not from_output and core in _FUSED_VJP and k >= _fused_vjp_min_k(core, precision):
             fwd = fused(_FORWARD, y2, v2, res2)
     kind = _FUSED_VJP.get(core, 0)
     fast = precision == "fast"

@@ -50,7 +50,6 @@ overflow and no false zeros (``tests/test_precision_fast.py``).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -72,6 +71,9 @@ from sigmax._array_api import (
     namespace,
     result_dtype,
     scratch,
+    small_along_last,
+    small_numpy,
+    small_out,
     unwrap_scalar,
 )
 from sigmax._validation import check_axis, check_out, check_positive_scalar, check_where
@@ -159,10 +161,10 @@ def _elementwise(
     sig = kernel is _sigmoid_kernel
     # log_sigmoid's kernel lives with the BCE kernel, which has the vectorized log1p.
     module = _FORWARD if sig else "sigmax._numba_bce"
-    # A small simple call straight to the kernel, as `_small_call`.
+    # A small simple call straight to the kernel, as in `_small_call`.
     if (
-        _simple_numpy(x, precision)
-        and (res := _small_out(x, out)) is not None
+        small_numpy(x, precision)
+        and (res := small_out(x, out)) is not None
         and (nb := fused(module, x, res)) is not None
     ):
         if sig:
@@ -611,42 +613,6 @@ def _fused_rows(
     return True
 
 
-#: Calls on NumPy arrays of up to this many entries may take `_small_call`.
-SMALL_CALL = 1 << 12
-
-
-def _small_out(x: np.ndarray, out: Any) -> np.ndarray | None:
-    """A fresh array like `x`, or `out` when the kernels may write straight into it (else
-    None: the general path checks it, and copies when it overlaps `x`)."""
-    if out is None:
-        return np.empty_like(x)
-    if (
-        type(out) is np.ndarray
-        and out.shape == x.shape
-        and out.dtype == x.dtype
-        and out.flags.c_contiguous
-        and out.flags.writeable
-        and not np.may_share_memory(out, x)
-    ):
-        return out
-    return None
-
-
-def _simple_numpy(x: Any, precision: str) -> bool:
-    """A C-contiguous float32/float64 NumPy array in native byte order, of 1 to
-    `SMALL_CALL` entries and at least one axis, with a valid `precision`: what
-    `_small_call` takes."""
-    return (
-        type(x) is np.ndarray
-        and x.ndim > 0
-        and 0 < x.size <= SMALL_CALL
-        and x.dtype.char in "fd"
-        and x.dtype.isnative
-        and x.flags.c_contiguous
-        and precision in ("accurate", "fast")
-    )
-
-
 def _small_call(
     x: Any, axis: Axis, where: Any, t: Any, kind: str, out: Any, precision: str
 ) -> np.ndarray | None:
@@ -655,20 +621,13 @@ def _small_call(
     handling costs about 10 us a call, more than the work on one sample. None when the call
     is not that simple (or the kernel declines it): the general path then takes it, and
     validates what this skipped."""
-    if (
-        not _simple_numpy(x, precision)
-        or where is not None
-        or type(axis) is not int
-        or axis not in (-1, x.ndim - 1)
-        or type(t) not in (float, int)
-        or not 0.0 < t < math.inf
-    ):
+    if not (small_numpy(x, precision) and small_along_last(x, axis, where, t)):
         return None
     k = x.shape[-1]
     route = _fused_route(kind, k, float(t), x.dtype, precision)
     if route is None:
         return None
-    if (res := _small_out(x, out)) is None:
+    if (res := small_out(x, out)) is None:
         return None
     nb = fused(route, x, res)
     x2, r2 = x.reshape(-1, k), res.reshape(-1, k)
