@@ -670,18 +670,23 @@ def _small_rows(
         return None
     k, t = x.shape[-1], float(temperature)
     x2, v2, r2 = x.reshape(-1, k), v.reshape(-1, k), res.reshape(-1, k)
-    if from_output:
-        if core is not _softmax_core or precision != "accurate":
+    if not from_output and core in _FUSED_VJP and k >= _fused_vjp_min_k(core, precision):
+        fwd = fused(_FORWARD, x2, v2, r2)
+        if fwd is None or not fwd.rows_vjp(x2, v2, r2, _FUSED_VJP[core], t, precision == "fast"):
             return None
-        if (nb := _numba(x2, v2, r2)) is None:
-            return None
-        nb.softmax_rows(x2, v2, t, r2)
         return res
-    if core not in _FUSED_VJP or k < _fused_vjp_min_k(core, precision):
+    if core is not _softmax_core or precision != "accurate" or (nb := _numba(x2, v2, r2)) is None:
         return None
-    fwd = fused(_FORWARD, x2, v2, r2)
-    if fwd is None or not fwd.rows_vjp(x2, v2, r2, _FUSED_VJP[core], t, precision == "fast"):
-        return None
+    s = x2
+    if not from_output:
+        # As `_along_axis`: the softmax in float64, which float32 logits reach exactly.
+        f64 = x2.dtype == np.float64
+        s = softmax(
+            x2 if f64 else x2.astype(np.float64),
+            temperature=t,
+            precision="accurate" if f64 else "fast",
+        )
+    nb.softmax_rows(s, v2, t, r2)
     return res
 
 
