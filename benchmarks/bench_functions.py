@@ -39,7 +39,15 @@ import sigmax
 SHAPES = [(1_000_000, 10), (10_000, 1_000), (2_000, 50_000), (1, 10)]
 #: The issue's shapes; (1, 10), one sample, times the fixed cost of a call (`--shapes 3`).
 DEFAULT_SHAPES = SHAPES[:3]
-OPS = ["softmax", "log_softmax", "softmax_vjp_from_output", "softmax_vjp", "sigmoid", "sigmoid_vjp"]
+OPS = [
+    "softmax",
+    "log_softmax",
+    "logsumexp",
+    "softmax_vjp_from_output",
+    "softmax_vjp",
+    "sigmoid",
+    "sigmoid_vjp",
+]
 
 Fn = Callable[[], Any]
 
@@ -84,6 +92,11 @@ def np_softmax(x: np.ndarray) -> np.ndarray:
 def np_log_softmax(x: np.ndarray) -> np.ndarray:
     z = x - x.max(axis=-1, keepdims=True)
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def np_logsumexp(x: np.ndarray) -> np.ndarray:
+    m = x.max(axis=-1, keepdims=True)
+    return (m + np.log(np.exp(x - m).sum(axis=-1, keepdims=True)))[..., 0]
 
 
 def np_softmax_vjp_from_output(s: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -134,6 +147,15 @@ def candidates(
                 lambda: torch.log_softmax(tx, -1),
                 lambda: torch.log_softmax(tx, -1, out=to),
             )
+    elif op == "logsumexp":
+        # A reduction: allocating only (sigmax has no `out=` for it).
+        c["sigmax"] = (lambda: sigmax.logsumexp(x), None)
+        c["no numba"] = (_no_numba(c["sigmax"][0]), None)
+        c["numpy"] = (lambda: np_logsumexp(x), None)
+        if special is not None:
+            c["scipy"] = (lambda: special.logsumexp(x, axis=-1), None)
+        if torch is not None:
+            c["torch"] = (lambda: torch.logsumexp(tx, -1), None)
     elif op == "softmax_vjp_from_output":
         f = _sigmax("softmax_vjp_from_output")
         if f is not None:

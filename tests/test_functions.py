@@ -345,3 +345,22 @@ def test_small_calls_match_the_general_path(rng, fn, dtype, backend):
     got = fn(swapped, **opts)
     assert got.dtype == np.dtype(dtype)
     same(got)
+
+
+@pytest.mark.parametrize("k", [10, 100])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_small_logsumexp_matches_the_general_path(rng, k, dtype, backend):
+    # Including rows that cancel (m < 0, log1p(rest) ~ -m), which are refined on both paths.
+    x = (rng.standard_normal((4, k)) * 3).astype(dtype)
+    x[1] = np.log(rng.dirichlet(np.ones(k))).astype(dtype)
+    big = np.tile(x, (2000 // k + 20, 1))
+    assert big.size > _array_api.SMALL_CALL >= x.size
+    want = np.asarray(logsumexp(big))[:4]
+    got = logsumexp(x)
+    assert got.shape == (4,)
+    assert got.dtype == dtype
+    if backend == "numpy":  # its blocks of 16 rows or more are summed transposed
+        np.testing.assert_allclose(got, want, rtol=4 * np.finfo(dtype).eps, atol=1e-15)
+    else:
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(logsumexp(x, keepdims=True)[:, 0], got)

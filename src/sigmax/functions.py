@@ -636,6 +636,24 @@ def _small_call(
     return res
 
 
+def _small_logsumexp(x: Any, axis: Axis, where: Any, keepdims: bool) -> np.ndarray | None:
+    """`_small_call` for logsumexp of a small array of at least two axes (one axis gives a
+    NumPy scalar: the general path returns it)."""
+    if not (small_numpy(x, "accurate") and x.ndim > 1 and small_along_last(x, axis, where, 1.0)):
+        return None
+    k = x.shape[-1]
+    route = _fused_route("logsumexp", k, 1.0, x.dtype, "accurate")
+    if route is None:
+        return None
+    res = np.empty((*x.shape[:-1], 1), dtype=x.dtype)
+    x2, r2 = x.reshape(-1, k), res.reshape(-1, 1)
+    if (nb := fused(route, x2, r2)) is None or not _fused_rows(
+        nb, route == _SHORT, "logsumexp", x2, r2, 1.0, "accurate", True
+    ):
+        return None
+    return res if keepdims else res[..., 0]
+
+
 def _along_axis(
     x: Any,
     axis: Axis,
@@ -977,6 +995,8 @@ def logsumexp(
     >>> float(sigmax.logsumexp([0.0, -40.0]))
     4.248354255291589e-18
     """
+    if (r := _small_logsumexp(x, axis, where, keepdims)) is not None:
+        return r
     r = _dask_blockwise(logsumexp, x, axis, where, reduce=True, keepdims=keepdims)
     if r is not None:
         return r
