@@ -300,7 +300,11 @@ def main(argv: list[str] | None = None) -> int:
             "",
             f"Machine: {harness.machine()}; sigmax and torch threads: {threads}.",
             "Medians of the runs; the last column is sigmax / fastest peer (lower is better).",
-            "JAX is not installed here, so its column is empty.",
+            *(
+                ["JAX is not installed here, so its column is empty."]
+                if importlib.util.find_spec("jax") is None
+                else []
+            ),
             "",
             "| " + " | ".join(HEADERS) + " |",
             "|" + "|".join("---" for _ in HEADERS) + "|",
