@@ -357,21 +357,29 @@ if numba is not None:
                 oi[j] = (d - li) + lo
 
     @_jit
-    def _shifted_parts(
-        xb: np.ndarray, e: np.ndarray, mb: np.ndarray, m: np.ndarray, r: np.ndarray
+    def _shifted_rests(
+        xb: np.ndarray, e: np.ndarray, mb: np.ndarray, m: np.ndarray, rest: np.ndarray
     ) -> bool:
-        """Each row's max into `m` (float64) and ``log1p(rest)`` into `r`, for a sub-block
-        of float32 or float64 rows: each row's max, broadcast; the shifted exps flat
-        (vectorized); each row's compensated ``rest``; ``log1p(rest)`` across the rows
-        (vectorized). False when a row has a nan or an infinity."""
+        """Each row's max into `m` (float64) and ``rest`` into `rest`, for a sub-block of
+        float32 or float64 rows: each row's max, broadcast (into `mb`); the shifted exps flat
+        (vectorized) into `e`, -1 at the max entries; each row's compensated ``rest``. False
+        when a row has a nan or an infinity."""
         n, k = xb.shape
         for i in range(n):
             m[i] = _rowmax(xb[i])
         _broadcast(m[:n], k, mb)
         _shifted_exp(xb.reshape(n * k), mb[: n * k], e[: n * k])
-        if not _rests(m[:n], e[: n * k].reshape((n, k)), r[:n]):
+        return _rests(m[:n], e[: n * k].reshape((n, k)), rest[:n])
+
+    @_jit
+    def _shifted_parts(
+        xb: np.ndarray, e: np.ndarray, mb: np.ndarray, m: np.ndarray, r: np.ndarray
+    ) -> bool:
+        """`_shifted_rests`, then ``log1p(rest)`` in place in `r`, across the rows
+        (vectorized)."""
+        if not _shifted_rests(xb, e, mb, m, r):
             return False
-        for i in range(n):
+        for i in range(xb.shape[0]):
             r[i] = _log1p_rest64(r[i])
         return True
 

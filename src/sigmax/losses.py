@@ -781,8 +781,9 @@ _F32_UNDERFLOW = 2.0**-102
 
 #: Rows up to this long are summed by a matrix-vector product (see :func:`_row_sums`).
 _MATVEC_MAX_K = 64
-#: Longer rows take the optional fused kernel (:mod:`sigmax._numba_losses`), which vectorizes
-#: along a row; shorter ones stay on the NumPy path, which is faster for them.
+#: Longer rows take the optional fused kernel (:mod:`sigmax._numba_losses`) that vectorizes
+#: along a row; rows of 2 to this many take its short-row kernel, which vectorizes the exps
+#: across rows (the per-row kernel is slower than the NumPy path on them).
 _FUSED_MIN_K = 64
 
 
@@ -956,7 +957,10 @@ def _run_rows(
 
     fast = hard and v2 is None
     arrays = (y2,) if grd is None else (y2, grd)
-    nb = fused("sigmax._numba_losses", *arrays) if fast and k > _FUSED_MIN_K else None
+    # Rows of 2 to 64 take the short-row kernel (tests set _FUSED_MIN_K = 0 to send every
+    # length to the per-row one).
+    short = 2 <= k <= _FUSED_MIN_K
+    nb = fused("sigmax._numba_losses", *arrays) if fast and (short or k > _FUSED_MIN_K) else None
 
     def run(b: slice) -> None:
         rwb = None if rw2 is None else rw2[b]
@@ -968,6 +972,7 @@ def _run_rows(
             None if val is None else val[b],
             None if grd is None else grd[b],
             rows.compensate,
+            short,
         ):
             _zero_ignored(b)
             return
