@@ -47,6 +47,7 @@ if numba is not None:
     from sigmax._numba_forward import (
         _LN2_HI,
         _LN2_LO,
+        _exp_ratio_for32,
         _exp_tail,
         _exp_tail_f32,
         _exp_tail_for32,
@@ -312,34 +313,46 @@ if numba is not None:
                 flat[j] = vi
 
     @_jit
-    def _shifted_exp(x: np.ndarray, mb: np.ndarray, e: np.ndarray) -> None:
-        """exp(x_j - m_j) with the difference's exact rounding error, flat (the max of each
-        entry's row broadcast in `mb`), and -1 at the max entries: their mark for `_rests`,
-        which then need not read `x` again."""
-        for j in range(x.shape[0]):
-            d, lo = _two_diff(np.float64(x[j]), mb[j])
-            e[j] = -1.0 if d == 0.0 else _exp_tail(d, lo)
+    def _shifted_exp(x: np.ndarray, mb: np.ndarray, e: np.ndarray, full: bool) -> None:
+        """exp(x_j - m_j), flat (the max of each entry's row broadcast in `mb`), and -1 at
+        the max entries: their mark for `_rests`, which then need not read `x` again.
+        `full`: float64 results, the difference's exact rounding error carried (TwoSum) and
+        the degree-13 exp; else float32 results (float32 logits differ exactly in float64)."""
+        if full:
+            for j in range(x.shape[0]):
+                d, lo = _two_diff(np.float64(x[j]), mb[j])
+                e[j] = -1.0 if d == 0.0 else _exp_tail(d, lo)
+        else:
+            for j in range(x.shape[0]):
+                d = np.float64(x[j]) - mb[j]
+                e[j] = -1.0 if d == 0.0 else _exp_ratio_for32(d)
 
     @_jit
-    def _rests(m: np.ndarray, e: np.ndarray, rest: np.ndarray) -> bool:
+    def _rests(m: np.ndarray, e: np.ndarray, rest: np.ndarray, full: bool) -> bool:
         """Each row's ``rest``: the exps below its max (the entries of `e` >= 0) summed in
-        order, the rounding error of each addition carried (TwoSum; a row is too short to
-        vectorize), plus the max entries beyond the first; False when a max or a rest is
-        not finite (a nan or an infinity)."""
+        order (a row is too short to vectorize), with the rounding error of each addition
+        carried (TwoSum) when `full` (float64 results), plus the max entries beyond the
+        first; False when a max or a rest is not finite (a nan or an infinity)."""
         ok = True
         for i in range(e.shape[0]):
             ei = e[i]
             s = 0.0
             comp = 0.0
             ties = -1.0
-            for j in range(ei.shape[0]):
-                top = ei[j] < 0.0
-                v = 0.0 if top else ei[j]
-                tot = s + v
-                bb = tot - s
-                comp += (s - (tot - bb)) + (v - bb)
-                s = tot
-                ties += 1.0 if top else 0.0
+            if full:
+                for j in range(ei.shape[0]):
+                    top = ei[j] < 0.0
+                    v = 0.0 if top else ei[j]
+                    tot = s + v
+                    bb = tot - s
+                    comp += (s - (tot - bb)) + (v - bb)
+                    s = tot
+                    ties += 1.0 if top else 0.0
+            else:
+                for j in range(ei.shape[0]):
+                    top = ei[j] < 0.0
+                    s += 0.0 if top else ei[j]
+                    ties += 1.0 if top else 0.0
             r = (s + comp) + ties
             rest[i] = r
             ok = ok and np.isfinite(m[i]) and np.isfinite(r)
@@ -353,34 +366,38 @@ if numba is not None:
         for i in range(x.shape[0]):
             xi, oi, mi, li = x[i], o[i], m[i], lse[i]
             for j in range(xi.shape[0]):
-                d, lo = _two_diff(xi[j], mi)
+                d, lo = _two_diff(np.float64(xi[j]), mi)
                 oi[j] = (d - li) + lo
 
     @_jit
     def _shifted_rests(
-        xb: np.ndarray, e: np.ndarray, mb: np.ndarray, m: np.ndarray, rest: np.ndarray
+        xb: np.ndarray, e: np.ndarray, mb: np.ndarray, m: np.ndarray, rest: np.ndarray, full: bool
     ) -> bool:
         """Each row's max into `m` (float64) and ``rest`` into `rest`, for a sub-block of
         float32 or float64 rows: each row's max, broadcast (into `mb`); the shifted exps flat
         (vectorized) into `e`, -1 at the max entries; each row's compensated ``rest``. False
-        when a row has a nan or an infinity."""
+        when a row has a nan or an infinity. `full`: for float64 results (`_shifted_exp`)."""
         n, k = xb.shape
         for i in range(n):
             m[i] = _rowmax(xb[i])
         _broadcast(m[:n], k, mb)
-        _shifted_exp(xb.reshape(n * k), mb[: n * k], e[: n * k])
-        return _rests(m[:n], e[: n * k].reshape((n, k)), rest[:n])
+        _shifted_exp(xb.reshape(n * k), mb[: n * k], e[: n * k], full)
+        return _rests(m[:n], e[: n * k].reshape((n, k)), rest[:n], full)
 
     @_jit
     def _shifted_parts(
-        xb: np.ndarray, e: np.ndarray, mb: np.ndarray, m: np.ndarray, r: np.ndarray
+        xb: np.ndarray, e: np.ndarray, mb: np.ndarray, m: np.ndarray, r: np.ndarray, full: bool
     ) -> bool:
         """`_shifted_rests`, then ``log1p(rest)`` in place in `r`, across the rows
-        (vectorized)."""
-        if not _shifted_rests(xb, e, mb, m, r):
+        (vectorized; to 1 ULP for float64 results, 2**-30 for float32 ones)."""
+        if not _shifted_rests(xb, e, mb, m, r, full):
             return False
-        for i in range(xb.shape[0]):
-            r[i] = _log1p_rest64(r[i])
+        if full:
+            for i in range(xb.shape[0]):
+                r[i] = _log1p_rest64(r[i])
+        else:
+            for i in range(xb.shape[0]):
+                r[i] = _log1p_rest(r[i])
         return True
 
     @_jit
@@ -394,7 +411,7 @@ if numba is not None:
         for a in range(0, x.shape[0], step):
             xb = x[a : a + step]
             n = xb.shape[0]
-            if not _shifted_parts(xb, e, mb, m, r):
+            if not _shifted_parts(xb, e, mb, m, r, True):
                 return False
             _shifted_out(xb, m[:n], r[:n], out[a : a + step])
         return True
@@ -411,6 +428,7 @@ if numba is not None:
         m: np.ndarray,
         r: np.ndarray,
         flagged: np.ndarray,
+        full: bool,
     ) -> int:
         """logsumexp ``m + log1p(rest)`` of short float32 or float64 rows into `out`
         (``(n, 1)``, rounded once from float64). Rows where the sum cancels (``m < 0`` and
@@ -420,7 +438,7 @@ if numba is not None:
         nf = 0
         for a in range(0, x.shape[0], step):
             xb = x[a : a + step]
-            if not _shifted_parts(xb, e, mb, m, r):
+            if not _shifted_parts(xb, e, mb, m, r, full):
                 return -1
             for i in range(xb.shape[0]):
                 mi, li = m[i], r[i]
@@ -456,7 +474,8 @@ if numba is not None:
         rows = max(1, _SHORT_SUB // k)
         e, mb = np.empty(rows * k), np.empty(rows * k)
         flagged = np.empty(x.shape[0], np.int64)
-        nf = _short_logsumexp(x, out, e, mb, np.empty(rows), np.empty(rows), flagged)
+        full = x.dtype == np.float64
+        nf = _short_logsumexp(x, out, e, mb, np.empty(rows), np.empty(rows), flagged, full)
         return None if nf < 0 else flagged[:nf]
 
     short_softmax = _short_softmax_block
