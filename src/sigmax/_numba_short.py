@@ -178,18 +178,25 @@ if numba is not None:
 
     _LN2 = 0.6931471805599453
 
-    @_jit
-    def _log1p_rest(rest: float) -> float:
-        """log1p(rest) for rest in [0, 63], for float32 results: ``1 + rest = 2**k (1 + u)``
-        with u in [0, 1) exact (scaling by 2**-k and subtracting 1 round nothing), then the
-        vectorized log1p on [0, 1]; below 1, rest itself (k = 0, nothing rounded)."""
-        w = 1.0 + rest
+    @_jit_inline
+    def _binade(w: float) -> tuple[float, float]:
+        """k and 2**-k with ``2**-k w`` in [1, 2), for w in [1, 64]: selects, not a log2 or
+        a branch, so that the loops over rows that call it vectorize."""
         k = 0.0
         sc = 1.0
         for b in (2.0, 4.0, 8.0, 16.0, 32.0, 64.0):
             big = w >= b
             k += 1.0 if big else 0.0
             sc *= 0.5 if big else 1.0
+        return k, sc
+
+    @_jit
+    def _log1p_rest(rest: float) -> float:
+        """log1p(rest) for rest in [0, 63], for float32 results: ``1 + rest = 2**k (1 + u)``
+        with u in [0, 1) exact (scaling by 2**-k and subtracting 1 round nothing), then the
+        vectorized log1p on [0, 1]; below 1, rest itself (k = 0, nothing rounded)."""
+        w = 1.0 + rest
+        k, sc = _binade(w)
         # Below 1 take rest as it is: 1 + rest may round up to 2 there.
         small = rest < 1.0
         u = rest if small else w * sc - 1.0
@@ -292,12 +299,7 @@ if numba is not None:
         w = 1.0 + rest
         bb = w - rest
         err = (1.0 - bb) + (rest - (w - bb))
-        k = 0.0
-        sc = 1.0
-        for b in (2.0, 4.0, 8.0, 16.0, 32.0, 64.0):
-            big = w >= b
-            k += 1.0 if big else 0.0
-            sc *= 0.5 if big else 1.0
+        k, sc = _binade(w)
         small = rest < 1.0
         u = rest if small else (w * sc - 1.0) + err * sc
         kl = 0.0 if small else k
