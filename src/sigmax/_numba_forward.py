@@ -302,7 +302,7 @@ if numba is not None:
 
     @_jit
     def _row_sums(
-        z: np.ndarray, e: np.ndarray, mode: int, log: bool = True, store: bool = True
+        z: np.ndarray, e: np.ndarray, mode: int, store: bool = True
     ) -> tuple[float, float]:
         """The row's max `m` and ``rest``, the sum of exp(z_j - m) without the max entry
         (the exps into `e` when `store`, and always for `mode` 2).
@@ -364,7 +364,7 @@ if numba is not None:
         max entries (1 each) exactly, as `_row_sums`: the vectorized sum of a chunk is the
         least accurate step, and a 1.0 in it would cost every entry a few ULP."""
         if mode == 2:
-            m, rest = _row_sums(z, e, mode, False, True)
+            m, rest = _row_sums(z, e, mode)
             # 1 + rest and its exact rounding error (TwoSum: rest may exceed 1).
             den = 1.0 + rest
             bb = den - rest
@@ -445,7 +445,7 @@ if numba is not None:
     def _row(zi: np.ndarray, oi: np.ndarray, kind: int, mode: int, e: np.ndarray) -> bool:
         if kind == 0:
             return _softmax_into(zi, e, oi, mode)
-        m, rest = _row_sums(zi, e, mode, True, False)
+        m, rest = _row_sums(zi, e, mode, False)
         if not (np.isfinite(m) and np.isfinite(rest)):
             return False
         _write_log(zi, oi, kind, mode, m, rest)
