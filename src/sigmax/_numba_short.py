@@ -53,7 +53,6 @@ if numba is not None:
         _exp_tail_for32,
         _jit,
         _jit_sum,
-        _mode,
         _neumaier,
         _rowmax,
         _rows,
@@ -134,7 +133,7 @@ if numba is not None:
         return n_skipped
 
     @_jit
-    def _per_row(
+    def _each_row(
         x: np.ndarray,
         o: np.ndarray,
         kind: int,
@@ -143,24 +142,33 @@ if numba is not None:
         rows: np.ndarray,
         ez: np.ndarray,
     ) -> bool:
-        """The per-row kernel on the rows the short kernels left out; False at the first
-        it refuses (a nan or an infinity). Numba compiles no generator for ``all()``."""
         k = x.shape[1]
-        for i in rows:  # noqa: SIM110
+        for i in rows:  # noqa: SIM110 (numba compiles no generator for all())
             if not _rows(x[i : i + 1], o[i : i + 1], kind, t, mode, ez[:k], ez[k : 2 * k]):
                 return False
         return True
 
     @_jit
-    def _short_softmax(
-        x: np.ndarray, out: np.ndarray, t: float, mode: int, e: np.ndarray, ez: np.ndarray
+    def _per_row(
+        x: np.ndarray, o: np.ndarray, kind: int, t: float, mode: int, rows: np.ndarray
     ) -> bool:
-        """softmax of short rows, a sub-block at a time: the exps flat, then each row. `e`
-        is flat scratch of at least `_SHORT_SUB` entries (float64; unused for float32 "fast",
-        whose exps go straight to `out`), `ez` two rows for the per-row kernel."""
+        """The per-row kernel on the rows the short kernels left out; False at the first
+        it refuses (a nan or an infinity). Its two scratch rows have the compute dtype:
+        float32 only for float32 "fast" (mode -1), where that is x's dtype."""
         k = x.shape[1]
+        if mode < 0:
+            return _each_row(x, o, kind, t, mode, rows, np.empty(2 * k, x.dtype))
+        return _each_row(x, o, kind, t, mode, rows, np.empty(2 * k))
+
+    @_jit
+    def _short_softmax(x: np.ndarray, out: np.ndarray, t: float, mode: int) -> bool:
+        """softmax of short rows, a sub-block at a time: the exps flat (float64, except for
+        float32 "fast", whose exps go straight to `out`), then each row. The scratch is
+        allocated here: as arguments, it cost a one-sample call 0.4 us more."""
+        n, k = x.shape
         step = max(1, _SHORT_SUB // k)
-        skipped = np.empty(step, np.int64)
+        e = np.empty(0 if mode < 0 else min(step, n) * k)
+        skipped = np.empty(min(step, n), np.int64)
         for a in range(0, x.shape[0], step):
             xb = x[a : a + step]
             ob = out[a : a + step]
@@ -172,7 +180,7 @@ if numba is not None:
                 ef = e[: r * k]
                 _short_exp(xb.reshape(r * k), t, ef, mode)
                 n = _short_rows(ef.reshape((r, k)), ob, mode, skipped)
-            if n and not _per_row(xb, ob, 0, t, mode, skipped[:n], ez):
+            if n and not _per_row(xb, ob, 0, t, mode, skipped[:n]):
                 return False
         return True
 
@@ -264,19 +272,16 @@ if numba is not None:
         return n_skipped
 
     @_jit
-    def _short_log_softmax(
-        x: np.ndarray,
-        out: np.ndarray,
-        e: np.ndarray,
-        m: np.ndarray,
-        lse: np.ndarray,
-        ez: np.ndarray,
-    ) -> bool:
+    def _short_log_softmax(x: np.ndarray, out: np.ndarray) -> bool:
         """`_short_softmax`'s sub-blocks for log_softmax of float32 rows (float64 inside)."""
-        k = x.shape[1]
+        n, k = x.shape
         step = max(1, _SHORT_SUB // k)
-        skipped = np.empty(step, np.int64)
-        inside = np.empty(step, np.bool_)
+        rows = min(step, n)
+        e = np.empty(rows * k)
+        m = np.empty(rows, x.dtype)
+        lse = np.empty(rows)
+        skipped = np.empty(rows, np.int64)
+        inside = np.empty(rows, np.bool_)
         for a in range(0, x.shape[0], step):
             xb = x[a : a + step]
             ob = out[a : a + step]
@@ -284,7 +289,7 @@ if numba is not None:
             ef = e[: r * k]
             _short_exp(xb.reshape(r * k), 1.0, ef, 0)
             n = _short_log_rows(xb, ef.reshape((r, k)), ob, m[:r], lse[:r], inside, skipped)
-            if n and not _per_row(xb, ob, 1, 1.0, 0, skipped[:n], ez):
+            if n and not _per_row(xb, ob, 1, 1.0, 0, skipped[:n]):
                 return False
         return True
 
@@ -403,13 +408,22 @@ if numba is not None:
         return True
 
     @_jit
-    def _short_log_softmax64(
-        x: np.ndarray, out: np.ndarray, e: np.ndarray, mb: np.ndarray, m: np.ndarray, r: np.ndarray
-    ) -> bool:
+    def _shifted_scratch(
+        x: np.ndarray,
+    ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The rows per sub-block of `x`, and `_shifted_parts`' scratch for them: the exps
+        and the broadcast maxima (flat), each row's max and its ``rest``."""
+        n, k = x.shape
+        step = max(1, _SHORT_SUB // k)
+        rows = min(step, n)
+        return step, np.empty(rows * k), np.empty(rows * k), np.empty(rows), np.empty(rows)
+
+    @_jit
+    def _short_log_softmax64(x: np.ndarray, out: np.ndarray) -> bool:
         """log_softmax of short float64 rows (temperature 1), a sub-block at a time
         (`_shifted_parts`, then the output). False at the first sub-block with a nan or an
         infinity (the NumPy path takes the block)."""
-        step = max(1, _SHORT_SUB // x.shape[1])
+        step, e, mb, m, r = _shifted_scratch(x)
         for a in range(0, x.shape[0], step):
             xb = x[a : a + step]
             n = xb.shape[0]
@@ -422,21 +436,12 @@ if numba is not None:
     _CANCEL = 2.0**-6
 
     @_jit
-    def _short_logsumexp(
-        x: np.ndarray,
-        out: np.ndarray,
-        e: np.ndarray,
-        mb: np.ndarray,
-        m: np.ndarray,
-        r: np.ndarray,
-        flagged: np.ndarray,
-        full: bool,
-    ) -> int:
+    def _short_logsumexp(x: np.ndarray, out: np.ndarray, flagged: np.ndarray, full: bool) -> int:
         """logsumexp ``m + log1p(rest)`` of short float32 or float64 rows into `out`
         (``(n, 1)``, rounded once from float64). Rows where the sum cancels (``m < 0`` and
         neither term 64 times the other) go to `flagged`, for the caller's refinement;
         returns their number, or -1 at the first sub-block with a nan or an infinity."""
-        step = max(1, _SHORT_SUB // x.shape[1])
+        step, e, mb, m, r = _shifted_scratch(x)
         nf = 0
         for a in range(0, x.shape[0], step):
             xb = x[a : a + step]
@@ -450,34 +455,19 @@ if numba is not None:
         return nf
 
     def _short_softmax_block(x: np.ndarray, out: np.ndarray, t: float, fast: bool) -> bool:
-        mode = _mode(x.dtype, "fast" if fast else "accurate")
-        # float64 "fast" keeps the compensated sum: the plain one may cost a few ULP more
-        # than the bound the docstrings state for short rows.
-        mode = 2 if mode == 1 else mode
-        cdt = np.float32 if mode < 0 else np.float64
-        k = x.shape[1]
-        e = np.empty(max(_SHORT_SUB, k) if mode >= 0 else 0, cdt)
-        return bool(_short_softmax(x, out, float(t), mode, e, np.empty(2 * k, cdt)))
+        # float64 "fast" keeps the compensated sum (mode 2, not 1): the plain one may cost a
+        # few ULP more than the bound the docstrings state for short rows.
+        mode = (-1 if fast else 0) if x.dtype.char == "f" else 2
+        return bool(_short_softmax(x, out, float(t), mode))
 
     def _short_log_softmax_block(x: np.ndarray, out: np.ndarray) -> bool:
-        k = x.shape[1]
-        rows = max(1, _SHORT_SUB // k)
-        if x.dtype == np.float64:
-            e, mb = np.empty(rows * k), np.empty(rows * k)
-            return bool(_short_log_softmax64(x, out, e, mb, np.empty(rows), np.empty(rows)))
-        e = np.empty(max(_SHORT_SUB, k))
-        m = np.empty(rows, x.dtype)
-        ez = np.empty(2 * k)
-        return bool(_short_log_softmax(x, out, e, m, np.empty(rows), ez))
+        kernel = _short_log_softmax64 if x.dtype.char == "d" else _short_log_softmax
+        return bool(kernel(x, out))
 
     def _short_logsumexp_block(x: np.ndarray, out: np.ndarray) -> np.ndarray | None:
         """The rows (indices into `x`) whose result cancelled, or None for a refused block."""
-        k = x.shape[1]
-        rows = max(1, _SHORT_SUB // k)
-        e, mb = np.empty(rows * k), np.empty(rows * k)
         flagged = np.empty(x.shape[0], np.int64)
-        full = x.dtype == np.float64
-        nf = _short_logsumexp(x, out, e, mb, np.empty(rows), np.empty(rows), flagged, full)
+        nf = _short_logsumexp(x, out, flagged, x.dtype.char == "d")
         return None if nf < 0 else flagged[:nf]
 
     short_softmax = _short_softmax_block
