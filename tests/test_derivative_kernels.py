@@ -16,6 +16,7 @@ import pytest
 
 import sigmax
 from _mpref import ulps_apart
+from sigmax import _array_api
 from sigmax import _numba_kernels as numba_kernels
 from sigmax import derivatives as d
 
@@ -54,6 +55,22 @@ def test_enabled_rules(monkeypatch: pytest.MonkeyPatch) -> None:
     assert d._numba(a.astype(np.float16), a.astype(np.float16)) is None
     monkeypatch.setenv("SIGMAX_DISABLE_NUMBA", "1")
     assert d._numba(a, a) is None
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_env_flag_reads_the_environment_now(monkeypatch: pytest.MonkeyPatch, fast: bool) -> None:
+    # `env_flag` reads os.environ's dict directly where it can (`fast`), else os.environ.get:
+    # both see a change made through os.environ from the next call.
+    if not fast:
+        monkeypatch.setattr(_array_api, "_ENV_DATA", None)
+    name = "SIGMAX_TEST_FLAG"
+    monkeypatch.delenv(name, raising=False)
+    assert not _array_api.env_flag(name)
+    for value, want in [("1", True), ("0", False), ("", False), ("yes", True)]:
+        monkeypatch.setenv(name, value)
+        assert _array_api.env_flag(name) is want
+    monkeypatch.delenv(name)
+    assert not _array_api.env_flag(name)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -125,6 +142,31 @@ def test_softmax_float64_within_sum_rounding(
         np.testing.assert_allclose(got[1::3, 0], ref[1::3, 0], rtol=1e-12, atol=0)
 
 
+@pytest.mark.parametrize("temperature", [1.0, 0.3])
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@needs_numba
+def test_log_softmax_vjp_against_the_numpy_path(
+    monkeypatch: pytest.MonkeyPatch, shape: tuple[int, ...], dtype: Any, temperature: float
+) -> None:
+    # Both paths compute (g - s c) / T with c = sum(g), in float64: rows of 16 or more with
+    # the fused kernel's own softmax, shorter ones from the same softmax as the NumPy path.
+    # The order of the sum moves c by at most k eps sum|g|, and each softmax is within 3 ULP
+    # (s moves by 6 eps s), plus one rounding of each result.
+    x, g = _data(shape, dtype)
+    ref, got = _both(monkeypatch, d.log_softmax_vjp, x, g, temperature=temperature)
+    assert got.dtype == ref.dtype == dtype
+    if dtype == np.float32:
+        assert ulps_apart(got, ref).max() <= 1
+        return
+    s = np.asarray(sigmax.softmax(x, temperature=temperature))
+    eps = np.finfo(np.float64).eps
+    k = shape[-1]
+    total = np.sum(np.abs(g), axis=-1, keepdims=True)
+    bound = s * (2.0 * k * eps * total + 6.0 * eps * np.abs(np.sum(g, -1, keepdims=True)))
+    assert np.all(np.abs(got - ref) <= bound / temperature + np.abs(ref) * eps)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @needs_numba
 def test_softmax_from_output_special_values(monkeypatch: pytest.MonkeyPatch, dtype: Any) -> None:
@@ -142,7 +184,7 @@ def test_softmax_from_output_special_values(monkeypatch: pytest.MonkeyPatch, dty
     np.testing.assert_array_equal(got, ref)
     x = np.zeros((6, 4), dtype=dtype)
     x[0, 1], x[4, 0], x[5, 2] = np.nan, np.inf, 1000.0
-    for name in ("softmax_vjp", "softmax_jvp"):
+    for name in ("softmax_vjp", "softmax_jvp", "log_softmax_vjp"):
         ref, got = _both(monkeypatch, getattr(d, name), x, g)
         np.testing.assert_array_equal(got, ref)
 

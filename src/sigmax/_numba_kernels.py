@@ -20,13 +20,14 @@ threads.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-__all__ = ["enabled", "sigmoid_prime_from_output", "softmax_rows"]
+from sigmax._array_api import env_flag
+
+__all__ = ["enabled", "log_softmax_rows", "sigmoid_prime_from_output", "softmax_rows"]
 
 numba: Any
 try:
@@ -38,7 +39,7 @@ except ImportError:  # the pure-NumPy path is used instead
 def enabled(*arrays: np.ndarray) -> bool:
     """Whether the kernels may run on `arrays`: numba is importable, not disabled by the
     environment, and every array is C-contiguous with one dtype, float32 or float64."""
-    if numba is None or os.environ.get("SIGMAX_DISABLE_NUMBA", "0") not in ("", "0"):
+    if numba is None or env_flag("SIGMAX_DISABLE_NUMBA"):
         return False
     dt = arrays[0].dtype
     # float32 or float64 in native byte order (cheaper than ``dt == np.float32``)
@@ -51,6 +52,7 @@ def enabled(*arrays: np.ndarray) -> bool:
 
 
 softmax_rows: Callable[[np.ndarray, np.ndarray, float, np.ndarray], None]
+log_softmax_rows: Callable[[np.ndarray, np.ndarray, float, np.ndarray], None]
 sigmoid_prime_from_output: Callable[[np.ndarray, np.ndarray, np.ndarray], None]
 
 if numba is not None:
@@ -162,10 +164,16 @@ if numba is not None:
             _softmax_row(s[i], v[i], t, out[i])
 
     @_jit
+    def _log_softmax_rows(s: np.ndarray, g: np.ndarray, t: float, out: np.ndarray) -> None:
+        for i in range(s.shape[0]):
+            _log_softmax_row(s[i], g[i], t, out[i])
+
+    @_jit
     def _sigmoid_prime_from_output(s: np.ndarray, v: np.ndarray, out: np.ndarray) -> None:
         for j in range(s.shape[0]):
             sj = np.float64(s[j])
             out[j] = ((1.0 - sj) * sj) * np.float64(v[j])
 
     softmax_rows = _softmax_rows
+    log_softmax_rows = _log_softmax_rows
     sigmoid_prime_from_output = _sigmoid_prime_from_output

@@ -632,6 +632,12 @@ def _np_softmax_core(
 
 
 _NP_ROWS: dict[Callable[..., Array], Callable[..., None]] = {_softmax_core: _np_softmax_core}
+#: The products that :mod:`sigmax._numba_kernels` computes from the softmax, by name there
+#: ("accurate" only: float64 arithmetic, one rounding on the store).
+_NB_ROWS: dict[Callable[..., Array], str] = {
+    _softmax_core: "softmax_rows",
+    _log_softmax_vjp_core: "log_softmax_rows",
+}
 #: The products that :func:`sigmax._numba_forward.rows_vjp` fuses with the softmax, by kind.
 _FUSED_VJP: dict[Callable[..., Array], int] = {_softmax_core: 0, _log_softmax_vjp_core: 1}
 _FORWARD = "sigmax._numba_forward"
@@ -675,7 +681,7 @@ def _small_rows(
         if fwd is None or not fwd.rows_vjp(x2, v2, r2, _FUSED_VJP[core], t, precision == "fast"):
             return None
         return res
-    if core is not _softmax_core or precision != "accurate" or (nb := _numba(x2, v2, r2)) is None:
+    if core not in _NB_ROWS or precision != "accurate" or (nb := _numba(x2, v2, r2)) is None:
         return None
     s = x2
     if not from_output:
@@ -686,7 +692,7 @@ def _small_rows(
             temperature=t,
             precision="accurate" if f64 else "fast",
         )
-    nb.softmax_rows(s, v2, t, r2)
+    getattr(nb, _NB_ROWS[core])(s, v2, t, r2)
     return res
 
 
@@ -786,25 +792,26 @@ def _along_axis(
     # a block with a non-finite row goes on to the unfused path.
     nb = fwd = None
     if m2 is None and y is x:
-        if core is _softmax_core and precision == "accurate":
+        if core in _NB_ROWS and precision == "accurate":
             nb = _numba(y2, v2, res2)
         # "fast" takes the fused kernel too (float32 arithmetic for float32).
         if not from_output and core in _FUSED_VJP and k >= _fused_vjp_min_k(core, precision):
             fwd = fused(_FORWARD, y2, v2, res2)
     kind = _FUSED_VJP.get(core, 0)
     fast = precision == "fast"
+    nb_rows = None if nb is None else getattr(nb, _NB_ROWS[core])
 
     def run(rows: slice) -> None:
         if fwd is not None and fwd.rows_vjp(y2[rows], v2[rows], res2[rows], kind, t, fast):
             return
-        if nb is not None:
+        if nb_rows is not None:
             if from_output:
                 s = y2[rows]
             else:
                 z = _as_compute(y2[rows], cdt, "dv.s")
                 with np.errstate(all="ignore"):
                     s = softmax(z, axis=-1, temperature=t, precision=sm_precision)
-            nb.softmax_rows(s, v2[rows], t, res2[rows])
+            nb_rows(s, v2[rows], t, res2[rows])
             return
         with np.errstate(all="ignore"):
             mb = None if m2 is None else m2[rows]
