@@ -342,7 +342,7 @@ def fused(module: str, *arrays: np.ndarray) -> ModuleType | None:
 
     Imported on first use, so that ``import sigmax`` never pays for importing numba. The
     module's ``enabled(*arrays)`` decides (numba importable, ``SIGMAX_DISABLE_NUMBA`` unset,
-    C-contiguous float32/float64 arrays of one dtype).
+    C-contiguous float32/float64 arrays of one dtype; no arrays: the caller checked them).
     """
     mod = _fused_modules.get(module)
     if mod is None:

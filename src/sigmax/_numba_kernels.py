@@ -38,9 +38,13 @@ except ImportError:  # the pure-NumPy path is used instead
 
 def enabled(*arrays: np.ndarray) -> bool:
     """Whether the kernels may run on `arrays`: numba is importable, not disabled by the
-    environment, and every array is C-contiguous with one dtype, float32 or float64."""
+    environment, and every array is C-contiguous with one dtype, float32 or float64. With no
+    arrays, numba and the environment only: for the small calls, whose arrays were checked
+    (`sigmax._array_api.small_numpy`, `small_out`)."""
     if numba is None or env_flag("SIGMAX_DISABLE_NUMBA"):
         return False
+    if not arrays:
+        return True
     dt = arrays[0].dtype
     # float32 or float64 in native byte order (cheaper than ``dt == np.float32``)
     if dt.char not in "fd" or not dt.isnative:

@@ -277,7 +277,7 @@ def _elementwise(
         core is _sigmoid_prime_from_output
         and _small_pair(x, v, precision)
         and (res := small_out(x, out, v)) is not None
-        and (nb := _numba(x, v, res)) is not None
+        and (nb := _numba()) is not None  # _small_pair and small_out checked the arrays
     ):
         # A small simple call straight to the kernel, as in `sigmax.functions._small_call`.
         nb.sigmoid_prime_from_output(x.reshape(-1), v.reshape(-1), res.reshape(-1))
@@ -675,13 +675,14 @@ def _small_rows(
     if (res := small_out(x, out, v)) is None:
         return None
     k, t = x.shape[-1], float(temperature)
-    x2, v2, r2 = x.reshape(-1, k), v.reshape(-1, k), res.reshape(-1, k)
+    x2, v2, r2 = (x, v, res) if x.ndim == 2 else (a.reshape(-1, k) for a in (x, v, res))
+    # _small_pair and small_out checked the arrays: `fused` and `_numba` need not.
     if not from_output and core in _FUSED_VJP and k >= _fused_vjp_min_k(core, precision):
-        fwd = fused(_FORWARD, x2, v2, r2)
+        fwd = fused(_FORWARD)
         if fwd is None or not fwd.rows_vjp(x2, v2, r2, _FUSED_VJP[core], t, precision == "fast"):
             return None
         return res
-    if core not in _NB_ROWS or precision != "accurate" or (nb := _numba(x2, v2, r2)) is None:
+    if core not in _NB_ROWS or precision != "accurate" or (nb := _numba()) is None:
         return None
     s = x2
     if not from_output:

@@ -165,7 +165,7 @@ def _elementwise(
     if (
         small_numpy(x, precision)
         and (res := small_out(x, out)) is not None
-        and (nb := fused(module, x, res)) is not None
+        and (nb := fused(module)) is not None  # small_numpy and small_out checked the arrays
     ):
         if sig:
             nb.sigmoid_block(x.reshape(-1), res.reshape(-1), precision == "fast")
@@ -629,8 +629,8 @@ def _small_call(
         return None
     if (res := small_out(x, out)) is None:
         return None
-    nb = fused(route, x, res)
-    x2, r2 = x.reshape(-1, k), res.reshape(-1, k)
+    nb = fused(route)  # small_numpy and small_out checked the arrays
+    x2, r2 = (x, res) if x.ndim == 2 else (x.reshape(-1, k), res.reshape(-1, k))
     if nb is None or not _fused_rows(nb, route == _SHORT, kind, x2, r2, float(t), precision, False):
         return None
     return res
@@ -647,7 +647,7 @@ def _small_logsumexp(x: Any, axis: Axis, where: Any, keepdims: bool) -> np.ndarr
         return None
     res = np.empty((*x.shape[:-1], 1), dtype=x.dtype)
     x2, r2 = x.reshape(-1, k), res.reshape(-1, 1)
-    if (nb := fused(route, x2, r2)) is None or not _fused_rows(
+    if (nb := fused(route)) is None or not _fused_rows(
         nb, route == _SHORT, "logsumexp", x2, r2, 1.0, "accurate", True
     ):
         return None
