@@ -1,9 +1,12 @@
 """Speed of the function core against its peers, in one process.
 
-Ops: softmax, log_softmax, the softmax VJP (from the saved output and from the logits), sigmoid
-and the sigmoid VJP (from the saved output). Peers: textbook NumPy, ``scipy.special`` and
-PyTorch CPU with ``torch.set_num_threads(os.cpu_count())``; ``np.copyto`` of the same array is
-the floor. ``sigmax`` uses the fused numba kernels when numba is installed (sigmoid, softmax
+Ops: softmax, log_softmax, logsumexp, the softmax VJP (from the saved output and from the
+logits), the log_softmax VJP (from the logits), sigmoid and the sigmoid VJP (from the saved
+output). Peers: textbook NumPy, ``scipy.special`` and PyTorch CPU with
+``torch.set_num_threads(os.cpu_count())``. The floor, "copy", is a copy of the same array in the
+same calling convention: ``np.copyto(o, x)`` for ``out=`` calls, ``x.copy()`` for allocating
+ones (a fresh array's first writes fault its pages in, which ``np.copyto`` into a reused array
+never pays). ``sigmax`` uses the fused numba kernels when numba is installed (sigmoid, softmax
 and log_softmax on rows longer than 64, the VJPs) and ``no numba`` is the pure-NumPy path of
 the same call (``SIGMAX_DISABLE_NUMBA=1``). Each op
 is timed in two calling conventions, compared only with each other:
@@ -45,6 +48,7 @@ OPS = [
     "logsumexp",
     "softmax_vjp_from_output",
     "softmax_vjp",
+    "log_softmax_vjp",
     "sigmoid",
     "sigmoid_vjp",
 ]
@@ -103,6 +107,10 @@ def np_softmax_vjp_from_output(s: np.ndarray, g: np.ndarray) -> np.ndarray:
     return s * (g - (g * s).sum(axis=-1, keepdims=True))
 
 
+def np_log_softmax_vjp(x: np.ndarray, g: np.ndarray) -> np.ndarray:
+    return g - np_softmax(x) * g.sum(axis=-1, keepdims=True)
+
+
 def np_sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
@@ -157,23 +165,27 @@ def candidates(
         if torch is not None:
             c["torch"] = (lambda: torch.logsumexp(tx, -1), None)
     elif op == "softmax_vjp_from_output":
-        f = _sigmax("softmax_vjp_from_output")
-        if f is not None:
-            c["sigmax"] = (lambda: f(s, g), _with_out(f, s, g, o))
-            c["no numba"] = (_no_numba(c["sigmax"][0]), _no_numba(c["sigmax"][1]))
+        _derivative(c, "softmax_vjp_from_output", s, g, o)
         c["numpy"] = (lambda: np_softmax_vjp_from_output(s, g), None)
         if torch is not None:
             # The kernel autograd runs for softmax's backward.
             c["torch"] = (lambda: torch._softmax_backward_data(tg, ts, -1, ts.dtype), None)
     elif op == "softmax_vjp":
-        f = _sigmax("softmax_vjp")
-        if f is not None:
-            c["sigmax"] = (lambda: f(x, g), _with_out(f, x, g, o))
-            c["no numba"] = (_no_numba(c["sigmax"][0]), _no_numba(c["sigmax"][1]))
+        _derivative(c, "softmax_vjp", x, g, o)
         c["numpy"] = (lambda: np_softmax_vjp_from_output(np_softmax(x), g), None)
         if torch is not None:
             c["torch"] = (
                 lambda: torch._softmax_backward_data(tg, torch.softmax(tx, -1), -1, tx.dtype),
+                None,
+            )
+    elif op == "log_softmax_vjp":
+        _derivative(c, "log_softmax_vjp", x, g, o)
+        c["numpy"] = (lambda: np_log_softmax_vjp(x, g), None)
+        if torch is not None:
+            c["torch"] = (
+                lambda: torch._log_softmax_backward_data(
+                    tg, torch.log_softmax(tx, -1), -1, tx.dtype
+                ),
                 None,
             )
     elif op == "sigmoid":
@@ -190,10 +202,7 @@ def candidates(
         if torch is not None:
             c["torch"] = (lambda: torch.sigmoid(tx), lambda: torch.sigmoid(tx, out=to))
     elif op == "sigmoid_vjp":
-        f = _sigmax("sigmoid_vjp_from_output")
-        if f is not None:
-            c["sigmax"] = (lambda: f(sg, g), _with_out(f, sg, g, o))
-            c["no numba"] = (_no_numba(c["sigmax"][0]), _no_numba(c["sigmax"][1]))
+        _derivative(c, "sigmoid_vjp_from_output", sg, g, o)
         c["numpy"] = (lambda: np_sigmoid_vjp_from_output(sg, g), None)
         if torch is not None:
             aten = torch.ops.aten.sigmoid_backward
@@ -202,6 +211,20 @@ def candidates(
                 lambda: aten.grad_input(tg, tsg, grad_input=to),
             )
     return c
+
+
+def _derivative(
+    c: dict[str, tuple[Fn | None, Fn | None]],
+    name: str,
+    a: np.ndarray,
+    g: np.ndarray,
+    o: np.ndarray,
+) -> None:
+    """sigmax's derivative `name` of (`a`, `g`) into `c`, on both paths, where it exists."""
+    f = _sigmax(name)
+    if f is not None:
+        c["sigmax"] = (lambda: f(a, g), _with_out(f, a, g, o))
+        c["no numba"] = (_no_numba(c["sigmax"][0]), _no_numba(c["sigmax"][1]))
 
 
 def _with_out(f: Any, a: np.ndarray, b: np.ndarray, o: np.ndarray) -> Fn | None:
@@ -265,14 +288,18 @@ def main(argv: list[str] | None = None) -> int:
             o = np.empty_like(x)
             # Tiny arrays: many calls per timed run, so that the timer's resolution is moot.
             number = 1 if x.size >= 10_000 else 2_000
-            copy = harness.time_call(
-                lambda: np.copyto(o, x),  # noqa: B023
-                repeat=args.repeat,
-                number=number,
-            )
+            copies = {
+                "alloc": harness.time_call(x.copy, repeat=args.repeat, number=number),
+                "out=": harness.time_call(
+                    lambda: np.copyto(o, x),  # noqa: B023
+                    repeat=args.repeat,
+                    number=number,
+                ),
+            }
             for op in args.ops:
                 cands = candidates(op, x, g, s, sg, o)
                 for conv, idx in (("alloc", 0), ("out=", 1)):
+                    copy = copies[conv]
                     times: dict[str, float] = {}
                     for name in ("sigmax", "fast", "no numba", "numpy", "scipy", "torch"):
                         fn = cands.get(name, (None, None))[idx]

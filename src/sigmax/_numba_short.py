@@ -36,9 +36,10 @@ import numpy as np
 
 from sigmax._numba_forward import enabled, numba
 
-__all__ = ["enabled", "short_log_softmax", "short_logsumexp", "short_softmax"]
+__all__ = ["enabled", "short_log_softmax", "short_logsumexp", "short_softmax", "short_softmax_wide"]
 
 short_softmax: Callable[[np.ndarray, np.ndarray, float, bool], bool]
+short_softmax_wide: Callable[[np.ndarray, np.ndarray, float], bool]
 short_log_softmax: Callable[[np.ndarray, np.ndarray], bool]
 short_logsumexp: Callable[[np.ndarray, np.ndarray], np.ndarray | None]
 
@@ -460,6 +461,13 @@ if numba is not None:
         mode = (-1 if fast else 0) if x.dtype.char == "f" else 2
         return bool(_short_softmax(x, out, float(t), mode))
 
+    def _short_softmax_wide(x: np.ndarray, out: np.ndarray, t: float) -> bool:
+        """softmax of float32 rows into float64 `out`, for the products of
+        :mod:`sigmax.derivatives` that round to float32: the degree-13 float64 exps of the
+        exact float64 logits and plain float64 row sums (mode 1), within about k float64
+        eps of the exact softmax, far below a float32 rounding."""
+        return bool(_short_softmax(x, out, float(t), 1))
+
     def _short_log_softmax_block(x: np.ndarray, out: np.ndarray) -> bool:
         kernel = _short_log_softmax64 if x.dtype.char == "d" else _short_log_softmax
         return bool(kernel(x, out))
@@ -471,5 +479,6 @@ if numba is not None:
         return None if nf < 0 else flagged[:nf]
 
     short_softmax = _short_softmax_block
+    short_softmax_wide = _short_softmax_wide
     short_log_softmax = _short_log_softmax_block
     short_logsumexp = _short_logsumexp_block

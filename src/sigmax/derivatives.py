@@ -684,17 +684,27 @@ def _small_rows(
         return res
     if core not in _NB_ROWS or precision != "accurate" or (nb := _numba()) is None:
         return None
-    s = x2
-    if not from_output:
-        # As `_along_axis`: the softmax in float64, which float32 logits reach exactly.
-        f64 = x2.dtype == np.float64
-        s = softmax(
-            x2 if f64 else x2.astype(np.float64),
-            temperature=t,
-            precision="accurate" if f64 else "fast",
-        )
+    s = x2 if from_output else _product_softmax(x2, np.dtype(np.float64), t, precision, False)
     getattr(nb, _NB_ROWS[core])(s, v2, t, r2)
     return res
+
+
+def _product_softmax(z: np.ndarray, cdt: Any, t: float, precision: str, block: bool) -> np.ndarray:
+    """The softmax of the C-contiguous float32/float64 rows `z` (no mask) for the products
+    of `_NB_ROWS`, in the compute dtype `cdt`. float32 rows are exact in float64, so their
+    softmax needs no compensated difference: "fast" on the widened copy, or, for short
+    rows, the short kernel's float64 result straight from the float32 rows (no copy, and
+    plain row sums: within a few float64 eps, which the float32 product never sees).
+    `block`: a block of `_along_axis` (a per-thread buffer holds the short kernel's result)."""
+    k = z.shape[-1]
+    narrow = z.dtype == np.float32 and cdt == np.float64
+    if narrow and 2 <= k < _fn.FUSED_MIN_K and (short := fused(_fn._SHORT)) is not None:
+        s = scratch("dv.sw", z.shape, cdt) if block else np.empty(z.shape, cdt)
+        if short.short_softmax_wide(z, s, t):
+            return s
+    sm_precision = "fast" if narrow or precision == "fast" else "accurate"
+    zc = _as_compute(z, cdt, "dv.s")
+    return softmax(zc, axis=-1, temperature=t, precision=sm_precision)
 
 
 def _along_axis(
@@ -809,9 +819,8 @@ def _along_axis(
             if from_output:
                 s = y2[rows]
             else:
-                z = _as_compute(y2[rows], cdt, "dv.s")
                 with np.errstate(all="ignore"):
-                    s = softmax(z, axis=-1, temperature=t, precision=sm_precision)
+                    s = _product_softmax(y2[rows], cdt, t, precision, True)
             nb_rows(s, v2[rows], t, res2[rows])
             return
         with np.errstate(all="ignore"):
