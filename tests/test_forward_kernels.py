@@ -182,6 +182,40 @@ def test_fused_matches_numpy_path(
         np.testing.assert_allclose(got, ref, rtol=tol, atol=np.finfo(dtype).tiny)
 
 
+@pytest.mark.parametrize(
+    ("dtype", "precision"),
+    [(np.float32, "fast"), (np.float32, "accurate"), (np.float64, "accurate")],
+)
+def test_short_rows_with_subnormal_exps_do_not_depend_on_their_neighbours(
+    dtype: type, precision: str
+) -> None:
+    """The short-row softmax checks its rows for exps below the normal range only in the
+    sub-blocks where the flat exp pass saw an argument that low. Rows that need the check
+    (a subnormal true probability, or every exp subnormal) take the per-row kernel, and a
+    row gives the same bits whatever its neighbours: alone, among ordinary rows, or in a
+    sub-block that another low row sent down the checked pass."""
+    rng = np.random.default_rng(11)
+    low = -100.0 if precision == "fast" and dtype == np.float32 else -800.0
+    if dtype == np.float32 and precision == "accurate":
+        low = -1e3  # float32 logits, exps in float64: below -708 is float64's subnormal range
+    x = (rng.standard_normal((3000, 10)) * 3).astype(dtype)
+    x[5] = np.linspace(low, low - 2.0, 10)  # every exp subnormal, probabilities normal
+    x[7, 3] = low  # one probability far below the others
+    x[2500, 0] = 2.0 * low  # alone in its sub-block of rows
+    got = np.asarray(sigmax.softmax(x, precision=precision))
+    for i in (0, 5, 6, 7, 2500, 2999):
+        alone = np.asarray(sigmax.softmax(x[i : i + 1], precision=precision))[0]
+        np.testing.assert_array_equal(got[i], alone)
+    # The rows that took the checked pass are right: the mpmath softmax, rounded.
+    with mpmath.workdps(60):
+        for i in (5, 7):
+            row = [mpmath.mpf(float(v)) for v in x[i]]
+            top = max(row)
+            den = mpmath.fsum(mpmath.exp(v - top) for v in row)
+            ref = np.array([float(mpmath.exp(v - top) / den) for v in row]).astype(dtype)
+            np.testing.assert_allclose(got[i], ref, rtol=4 * np.finfo(dtype).eps, atol=0)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("k", [10, 100])
 def test_non_finite_rows_fall_back_to_the_ieee_rules(
