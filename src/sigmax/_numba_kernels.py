@@ -66,6 +66,11 @@ if numba is not None:
     _jit_sum: Any = numba.njit(
         cache=True, nogil=True, error_model="numpy", boundscheck=False, fastmath={"reassoc"}
     )
+    # The row helpers are inlined into the loops over rows (numba's IR inlining, same flags):
+    # as calls, passing three row views cost about 7 ns a row, a third of the time at k = 10.
+    _jit_row: Any = numba.njit(
+        cache=True, nogil=True, error_model="numpy", boundscheck=False, inline="always"
+    )
 
     @_jit_sum
     def _pivot(s: np.ndarray, v: np.ndarray) -> float:
@@ -83,7 +88,7 @@ if numba is not None:
             acc += np.float64(s[j]) * (np.float64(v[j]) - pv)
         return acc
 
-    @_jit
+    @_jit_row
     def _softmax_row(si: np.ndarray, vi: np.ndarray, t: float, oi: np.ndarray) -> None:
         """The pivoted product ``s (w - <s, w>) / T`` of one row (`_softmax_core`)."""
         pv = _pivot(si, vi)
@@ -102,7 +107,7 @@ if numba is not None:
             acc += np.float64(g[j])
         return acc
 
-    @_jit
+    @_jit_row
     def _log_softmax_row(si: np.ndarray, gi: np.ndarray, t: float, oi: np.ndarray) -> None:
         """``(g - s sum(g)) / T`` of one row (`_log_softmax_vjp_core`)."""
         c = _row_sum(gi)
@@ -137,7 +142,7 @@ if numba is not None:
             acc += g[j]
         return acc
 
-    @_jit
+    @_jit_row
     def _softmax_row32(si: np.ndarray, vi: np.ndarray, t: float, oi: np.ndarray) -> None:
         """`_softmax_row` of float32 rows in float32."""
         pv = _pivot32(si, vi)
@@ -150,7 +155,7 @@ if numba is not None:
             for j in range(si.shape[0]):
                 oi[j] = si[j] * (((vi[j] - pv) - c) / t32)
 
-    @_jit
+    @_jit_row
     def _log_softmax_row32(si: np.ndarray, gi: np.ndarray, t: float, oi: np.ndarray) -> None:
         """`_log_softmax_row` of float32 rows in float32."""
         c = _row_sum32(gi)
