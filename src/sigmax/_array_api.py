@@ -321,17 +321,15 @@ def small_out(x: np.ndarray, out: Any, *inputs: np.ndarray) -> np.ndarray | None
     (the general path checks it, and copies when it overlaps `x` or `inputs`)."""
     if out is None:
         return np.empty_like(x)
-    if (
-        type(out) is np.ndarray
-        and out.shape == x.shape
-        and out.dtype == x.dtype
-        and out.flags.c_contiguous
-        and out.flags.writeable
-        and not np.may_share_memory(out, x)
-        and not any(np.may_share_memory(out, a) for a in inputs)
-    ):
-        return out
-    return None
+    if type(out) is not np.ndarray or out.shape != x.shape or out.dtype != x.dtype:
+        return None
+    flags = out.flags  # one flags object (each `out.flags` builds a new one)
+    if not (flags.c_contiguous and flags.writeable) or np.may_share_memory(out, x):
+        return None
+    for a in inputs:  # a loop: a generator for any() costs more than the check here
+        if np.may_share_memory(out, a):
+            return None
+    return out
 
 
 _fused_modules: dict[str, ModuleType] = {}
