@@ -4,15 +4,20 @@ The row kernels of :mod:`sigmax._numba_forward` vectorize along a row, and a row
 short for that: the fixed cost of each row dominates. Here the rows are not shifted by their
 max at all: ``exp(x)`` runs flat over a sub-block of a few thousand entries at full SIMD width
 (softmax is shift-invariant, and without the shift ``x`` is exact, so nothing is rounded
-before the ``exp``). Each row is then divided by its compensated sum (softmax), or reduced to
-its max ``m`` and ``rest = sum_{x_j < m} e_j / e_m + (ties - 1)`` for ``log1p(rest)``
-(log_softmax), with a vectorized ``log1p`` over the sub-block's rows.
+before the ``exp``). Each row is then divided by its sum (softmax: compensated for float64
+results; for float32 results a float64 sum that may vectorize, whose few float64 eps a float32
+rounding never sees), or reduced to its max ``m`` and
+``rest = sum_{x_j < m} e_j / e_m + (ties - 1)`` for ``log1p(rest)`` (log_softmax), with a
+vectorized ``log1p`` over the sub-block's rows. Every loop over the rows is kept free of
+branches and calls that stop it from vectorizing: a row of 10 has no room for overhead.
 
 That needs every ``exp`` of a row to be normal and its sum finite: a row with an entry below
 the normal range of the compute dtype (about -87 in float32, -708 in float64) or a sum above
 ``exp(80)`` (float32) or ``exp(700)`` takes the per-row kernel instead, so no result loses
-accuracy to underflow or overflow, and each row's result depends on that row alone. A nan or
-an infinity sends the block to the NumPy path, which implements the IEEE rules.
+accuracy to underflow or overflow, and each row's result depends on that row alone. (softmax
+looks for those entries row by row only in the sub-blocks where the flat exp pass flagged an
+argument that low.) A nan or an infinity sends the block to the NumPy path, which implements
+the IEEE rules.
 log_softmax of float32 rows is computed that way in float64. For float64 results the ratio
 ``e_j / e_m`` would cost the max entry's ``log1p`` two more roundings than the 3-ULP budget
 has room for, so float64 rows are shifted after all: each row's max is broadcast over its
