@@ -216,6 +216,28 @@ def test_short_rows_with_subnormal_exps_do_not_depend_on_their_neighbours(
             np.testing.assert_allclose(got[i], ref, rtol=4 * np.finfo(dtype).eps, atol=0)
 
 
+def test_short_log_softmax_rows_out_of_range_do_not_depend_on_their_neighbours() -> None:
+    """float32 log_softmax of short rows checks a row's lowest entry only in sub-blocks whose
+    exp pass flagged an argument below -708 (where a float64 exp is no longer normal); such
+    rows, and rows above 700, take the per-row kernel, whatever their neighbours."""
+    rng = np.random.default_rng(12)
+    x = (rng.standard_normal((3000, 10)) * 3).astype(np.float32)
+    x[5, 3] = -1e3
+    x[7] = np.linspace(-2e3, -2e3 - 5.0, 10)
+    x[9, 0] = 800.0
+    x[2500, 1] = -3e38
+    got = np.asarray(sigmax.log_softmax(x))
+    for i in (0, 5, 7, 9, 2500, 2999):
+        alone = np.asarray(sigmax.log_softmax(x[i : i + 1]))[0]
+        np.testing.assert_array_equal(got[i], alone)
+    with mpmath.workdps(60):
+        for i in (5, 7, 9, 2500):
+            row = [mpmath.mpf(float(v)) for v in x[i]]
+            lse = max(row) + mpmath.log(mpmath.fsum(mpmath.exp(v - max(row)) for v in row))
+            ref = np.array([float(v - lse) for v in row]).astype(np.float32)
+            np.testing.assert_allclose(got[i], ref, rtol=2 * np.finfo(np.float32).eps, atol=0)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("k", [10, 100])
 def test_non_finite_rows_fall_back_to_the_ieee_rules(

@@ -287,19 +287,23 @@ if numba is not None:
         return _log1p_unit(u, False) + (0.0 if small else k * _LN2)
 
     @_jit
-    def _row_max(x: np.ndarray, m: np.ndarray, inside: np.ndarray) -> None:
-        """Each row's max, and whether the row lies in [-700, 700], where its exps (in
-        float64) are normal and their sum finite. Selects: max() branches on nan."""
+    def _row_max(x: np.ndarray, m: np.ndarray, inside: np.ndarray, low: bool) -> None:
+        """Each row's max, and whether the row lies in [-708, 700], where its exps (in
+        float64) are normal and their sum finite; the lower end is checked only when `low`
+        (`_short_exp`'s flag: an argument below -708 in the sub-block). Selects: max()
+        branches on nan (a nan first in its row makes the max nan, and the row outside)."""
         for i in range(x.shape[0]):
             xi = x[i]
             hi = xi[0]
-            lo = xi[0]
             for j in range(xi.shape[0]):
                 v = xi[j]
                 hi = v if v > hi else hi
-                lo = v if v < lo else lo
             m[i] = hi
-            inside[i] = lo >= -700.0 and hi <= 700.0
+        for i in range(x.shape[0]):
+            inside[i] = np.float64(m[i]) <= 700.0
+        if low:
+            for i in range(x.shape[0]):
+                inside[i] = inside[i] and _row_min(x[i]) >= _LOW64
 
     @_jit_sum
     def _below_max(xi: np.ndarray, ei: np.ndarray, mi: float) -> tuple[float, float]:
@@ -319,27 +323,32 @@ if numba is not None:
         o: np.ndarray,
         m: np.ndarray,
         lse: np.ndarray,
+        ties: np.ndarray,
         inside: np.ndarray,
         skipped: np.ndarray,
+        low: bool,
     ) -> int:
         """log_softmax of float32 rows from their exps ``e = exp(x)`` (float64): per row its
         max ``m`` and ``rest = sum_{x_j < m} e_j / e_m + ties - 1``, then ``log1p(rest)``,
         then ``(x_j - m) - log1p(rest)``: two terms <= 0, which never cancel. Each step is
         its own loop: the per-row ones are short, and the per-row exp and log1p vectorize
-        across rows. Rows outside the exps' range are left out, as in `_short_rows`."""
-        _row_max(x, m, inside)
+        across rows (in the loop of the row sums, the exp ran scalar). Rows outside the
+        exps' range are left out, as in `_short_rows`."""
+        _row_max(x, m, inside, low)
+        for i in range(x.shape[0]):
+            lse[i], ties[i] = _below_max(x[i], e[i], np.float64(m[i]))
+        for i in range(x.shape[0]):
+            # The max entry's exp, computed as each e_j was: e_j / em is exp(x_j - m).
+            mi = np.float64(m[i])
+            em = _exp_tail_for32(_CLAMP64 if mi > _CLAMP64 else mi)
+            lse[i] = lse[i] / em + (ties[i] - 1.0)
+        for i in range(x.shape[0]):
+            lse[i] = _log1p_rest(lse[i])
         n_skipped = 0
         for i in range(x.shape[0]):
-            mi = np.float64(m[i])
-            s, ties = _below_max(x[i], e[i], mi)
-            # The max entry's exp, computed as each e_j was: e_j / em is exp(x_j - m).
-            em = _exp_tail_for32(_CLAMP64 if mi > _CLAMP64 else mi)
-            lse[i] = s / em + (ties - 1.0)
             # A nan fails the range test too. Branch-free, as in `_short_rows`.
             skipped[n_skipped] = i
             n_skipped += 0 if inside[i] else 1
-        for i in range(lse.shape[0]):
-            lse[i] = _log1p_rest(lse[i])
         for i in range(x.shape[0]):
             xi, oi = x[i], o[i]
             mi, li = np.float64(m[i]), lse[i]
@@ -356,6 +365,7 @@ if numba is not None:
         e = np.empty(rows * k)
         m = np.empty(rows, x.dtype)
         lse = np.empty(rows)
+        ties = np.empty(rows)
         skipped = np.empty(rows, np.int64)
         inside = np.empty(rows, np.bool_)
         for a in range(0, x.shape[0], step):
@@ -363,8 +373,10 @@ if numba is not None:
             ob = out[a : a + step]
             r = xb.shape[0]
             ef = e[: r * k]
-            _short_exp(xb.reshape(r * k), 1.0, ef, 0)
-            n = _short_log_rows(xb, ef.reshape((r, k)), ob, m[:r], lse[:r], inside, skipped)
+            low = _short_exp(xb.reshape(r * k), 1.0, ef, 0)
+            n = _short_log_rows(
+                xb, ef.reshape((r, k)), ob, m[:r], lse[:r], ties[:r], inside, skipped, low
+            )
             if n and not _per_row(xb, ob, 1, 1.0, 0, skipped[:n]):
                 return False
         return True
