@@ -15,7 +15,9 @@ last axis, without masks, with ``precision="accurate"``, when numba imports and 
 variable ``SIGMAX_DISABLE_NUMBA`` is unset or ``0``. The kernels compile on first use (a fraction
 of a second per dtype, then cached on disk with ``cache=True``), never at import of
 :mod:`sigmax`; they release the GIL, so :func:`sigmax._array_api.block_rows` runs them on its
-threads.
+threads. numba's cache checks only the file of the function it caches: after editing a kernel
+that another module calls or inlines (the row helpers here are inlined into
+:mod:`sigmax._numba_forward`), delete the ``*.nbi``/``*.nbc`` files in ``__pycache__``.
 """
 
 from __future__ import annotations
