@@ -142,29 +142,43 @@ def test_softmax_float64_within_sum_rounding(
         np.testing.assert_allclose(got[1::3, 0], ref[1::3, 0], rtol=1e-12, atol=0)
 
 
+def _log_softmax_bound(name: str, s: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """How far the float64 numba and NumPy paths of `name` may be apart, times T, before the
+    final rounding. The VJP is ``g - s c`` with ``c = sum(g)``; the JVP is ``w - c`` with
+    ``w = g - g_m`` (pivoted) and ``c = sum(s w)``. Each path takes its own softmax (each
+    within 3 ULP: s moves by 6 eps s) and sums in its own order (k eps times the sum of the
+    terms' magnitudes)."""
+    eps, k = np.finfo(np.float64).eps, g.shape[-1]
+    if name == "log_softmax_vjp":
+        total = np.sum(np.abs(g), axis=-1, keepdims=True)
+        return s * (2.0 * k * eps * total + 6.0 * eps * np.abs(np.sum(g, -1, keepdims=True)))
+    w = g - np.sum(np.where(s > 0.5, g, 0.0), axis=-1, keepdims=True)
+    return (2.0 * k + 6.0) * eps * np.sum(np.abs(s * w), axis=-1, keepdims=True)
+
+
 @pytest.mark.parametrize("temperature", [1.0, 0.3])
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["log_softmax_vjp", "log_softmax_jvp"])
 @needs_numba
-def test_log_softmax_vjp_against_the_numpy_path(
-    monkeypatch: pytest.MonkeyPatch, shape: tuple[int, ...], dtype: Any, temperature: float
+def test_log_softmax_products_against_the_numpy_path(
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    shape: tuple[int, ...],
+    dtype: Any,
+    temperature: float,
 ) -> None:
-    # Both paths compute (g - s c) / T with c = sum(g), in float64: rows of 16 or more with
-    # the fused kernel's own softmax, shorter ones from the same softmax as the NumPy path.
-    # The order of the sum moves c by at most k eps sum|g|, and each softmax is within 3 ULP
-    # (s moves by 6 eps s), plus one rounding of each result.
+    # The VJP of rows of 16 or more runs the fused kernel (its own softmax); shorter rows, and
+    # the JVP, run numba products from the softmax that the NumPy path also computes.
     x, g = _data(shape, dtype)
-    ref, got = _both(monkeypatch, d.log_softmax_vjp, x, g, temperature=temperature)
+    ref, got = _both(monkeypatch, getattr(d, name), x, g, temperature=temperature)
     assert got.dtype == ref.dtype == dtype
     if dtype == np.float32:
         assert ulps_apart(got, ref).max() <= 1
         return
     s = np.asarray(sigmax.softmax(x, temperature=temperature))
-    eps = np.finfo(np.float64).eps
-    k = shape[-1]
-    total = np.sum(np.abs(g), axis=-1, keepdims=True)
-    bound = s * (2.0 * k * eps * total + 6.0 * eps * np.abs(np.sum(g, -1, keepdims=True)))
-    assert np.all(np.abs(got - ref) <= bound / temperature + np.abs(ref) * eps)
+    bound = _log_softmax_bound(name, s, g) / temperature
+    assert np.all(np.abs(got - ref) <= bound + np.abs(ref) * np.finfo(np.float64).eps)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -184,7 +198,7 @@ def test_softmax_from_output_special_values(monkeypatch: pytest.MonkeyPatch, dty
     np.testing.assert_array_equal(got, ref)
     x = np.zeros((6, 4), dtype=dtype)
     x[0, 1], x[4, 0], x[5, 2] = np.nan, np.inf, 1000.0
-    for name in ("softmax_vjp", "softmax_jvp", "log_softmax_vjp"):
+    for name in ("softmax_vjp", "softmax_jvp", "log_softmax_vjp", "log_softmax_jvp"):
         ref, got = _both(monkeypatch, getattr(d, name), x, g)
         np.testing.assert_array_equal(got, ref)
 

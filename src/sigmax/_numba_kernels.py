@@ -29,7 +29,13 @@ import numpy as np
 
 from sigmax._array_api import env_flag
 
-__all__ = ["enabled", "log_softmax_rows", "sigmoid_prime_from_output", "softmax_rows"]
+__all__ = [
+    "enabled",
+    "log_softmax_jvp_rows",
+    "log_softmax_rows",
+    "sigmoid_prime_from_output",
+    "softmax_rows",
+]
 
 numba: Any
 try:
@@ -59,6 +65,7 @@ def enabled(*arrays: np.ndarray) -> bool:
 
 softmax_rows: Callable[[np.ndarray, np.ndarray, float, np.ndarray], None]
 log_softmax_rows: Callable[[np.ndarray, np.ndarray, float, np.ndarray], None]
+log_softmax_jvp_rows: Callable[[np.ndarray, np.ndarray, float, np.ndarray], None]
 sigmoid_prime_from_output: Callable[[np.ndarray, np.ndarray, np.ndarray], None]
 
 if numba is not None:
@@ -101,6 +108,28 @@ if numba is not None:
         else:
             for j in range(si.shape[0]):
                 oi[j] = np.float64(si[j]) * (((np.float64(vi[j]) - pv) - c) / t)
+
+    @_jit_sum
+    def _pivot_select(s: np.ndarray, v: np.ndarray) -> float:
+        # v at the one entry above 1/2 (or 0), selected as the generic path's `where` does:
+        # an infinite v elsewhere leaves it finite (`_pivot`'s product would make it NaN).
+        acc = 0.0
+        for j in range(s.shape[0]):
+            acc += np.float64(v[j]) if np.float64(s[j]) > 0.5 else 0.0
+        return acc
+
+    @_jit_row
+    def _log_softmax_jvp_row(si: np.ndarray, vi: np.ndarray, t: float, oi: np.ndarray) -> None:
+        """The pivoted ``(v - <s, v>) / T`` of one row (`_log_softmax_jvp_core`): the
+        softmax product without its factor s."""
+        pv = _pivot_select(si, vi)
+        c = _dot_shifted(si, vi, pv)
+        if t == 1.0:
+            for j in range(si.shape[0]):
+                oi[j] = (np.float64(vi[j]) - pv) - c
+        else:
+            for j in range(si.shape[0]):
+                oi[j] = ((np.float64(vi[j]) - pv) - c) / t
 
     @_jit_sum
     def _row_sum(g: np.ndarray) -> float:
@@ -180,6 +209,11 @@ if numba is not None:
             _log_softmax_row(s[i], g[i], t, out[i])
 
     @_jit
+    def _log_softmax_jvp_rows(s: np.ndarray, v: np.ndarray, t: float, out: np.ndarray) -> None:
+        for i in range(s.shape[0]):
+            _log_softmax_jvp_row(s[i], v[i], t, out[i])
+
+    @_jit
     def _sigmoid_prime_from_output(s: np.ndarray, v: np.ndarray, out: np.ndarray) -> None:
         for j in range(s.shape[0]):
             sj = np.float64(s[j])
@@ -187,4 +221,5 @@ if numba is not None:
 
     softmax_rows = _softmax_rows
     log_softmax_rows = _log_softmax_rows
+    log_softmax_jvp_rows = _log_softmax_jvp_rows
     sigmoid_prime_from_output = _sigmoid_prime_from_output

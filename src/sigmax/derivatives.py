@@ -637,6 +637,7 @@ _NP_ROWS: dict[Callable[..., Array], Callable[..., None]] = {_softmax_core: _np_
 _NB_ROWS: dict[Callable[..., Array], str] = {
     _softmax_core: "softmax_rows",
     _log_softmax_vjp_core: "log_softmax_rows",
+    _log_softmax_jvp_core: "log_softmax_jvp_rows",
 }
 #: The products that :func:`sigmax._numba_forward.rows_vjp` fuses with the softmax, by kind.
 _FUSED_VJP: dict[Callable[..., Array], int] = {_softmax_core: 0, _log_softmax_vjp_core: 1}
