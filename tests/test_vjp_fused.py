@@ -396,6 +396,8 @@ def test_short_rows_stay_unfused(monkeypatch: pytest.MonkeyPatch, spy: _Spy) -> 
         ("log_softmax_jvp", 10),
         ("log_softmax_jvp", 40),
         ("sigmoid_vjp_from_output", 10),
+        ("sigmoid_vjp", 10),
+        ("sigmoid_jvp", 10),
     ],
 )
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

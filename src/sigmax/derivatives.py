@@ -262,6 +262,13 @@ _NP_ELEMENTWISE: dict[Callable[..., Array], Callable[..., None]] = {
     _sigmoid_prime: _np_sigmoid_prime,
     _sigmoid_prime_from_output: _np_sigmoid_prime_from_output,
 }
+#: The fused numba kernels of the elementwise cores: (module, function). "fast" runs them
+#: too: they stream close to memory speed, so computing in float64 costs nothing there, and
+#: they beat the float32 NumPy path.
+_NB_ELEMENTWISE: dict[Callable[..., Array], tuple[str, str]] = {
+    _sigmoid_prime: ("sigmax._numba_forward", "sigmoid_prime"),
+    _sigmoid_prime_from_output: ("sigmax._numba_kernels", "sigmoid_prime_from_output"),
+}
 
 
 def _elementwise(
@@ -273,14 +280,14 @@ def _elementwise(
     out: np.ndarray | None,
     precision: str,
 ) -> Array:
+    module, name = _NB_ELEMENTWISE[core]
     if (
-        core is _sigmoid_prime_from_output
-        and _small_pair(x, v, precision)
+        _small_pair(x, v, precision)
         and (res := small_out(x, out, v)) is not None
-        and (nb := _numba()) is not None  # _small_pair and small_out checked the arrays
+        and (nb := fused(module)) is not None  # _small_pair and small_out checked the arrays
     ):
         # A small simple call straight to the kernel, as in `sigmax.functions._small_call`.
-        nb.sigmoid_prime_from_output(x.reshape(-1), v.reshape(-1), res.reshape(-1))
+        getattr(nb, name)(x.reshape(-1), v.reshape(-1), res.reshape(-1))
         return res
     x, xp = namespace(x, x_name)
     v, weak = _operand(v, x, xp, v_name, x_name)
@@ -302,9 +309,7 @@ def _elementwise(
     fx, fv = np.ravel(x), np.ravel(v)
     flat = res.reshape(-1) if res.flags.c_contiguous else np.empty(res.size, dtype=dtype)
     np_core = _NP_ELEMENTWISE[core]
-    # "fast" runs the same fused kernel: it streams at memory speed, so computing in float64
-    # costs nothing there, and it beats the float32 NumPy path.
-    nb = _numba(x, v, flat) if core is _sigmoid_prime_from_output else None
+    nb = fused(module, x, v, flat)
 
     def run(rows: slice) -> None:
         with np.errstate(all="ignore"):
@@ -314,10 +319,11 @@ def _elementwise(
         # The fused kernel streams: chunks larger than the NumPy path's cache-sized blocks
         # halve the calls and were 10-20% faster at 10^8 elements (2 threads).
         size = fx.size
+        kernel = getattr(nb, name)
 
         def run_chunk(chunks: slice) -> None:
             part = slice(chunks.start * _NB_CHUNK, min(chunks.stop * _NB_CHUNK, size))
-            nb.sigmoid_prime_from_output(fx[part], fv[part], flat[part])
+            kernel(fx[part], fv[part], flat[part])
 
         block_rows(-(-size // _NB_CHUNK), _NB_CHUNK, run_chunk)
     else:
