@@ -2,7 +2,7 @@
 
 Ops: softmax, log_softmax, logsumexp, the softmax VJP (from the saved output and from the
 logits), the log_softmax VJP (from the logits), sigmoid and the sigmoid VJP (from the saved
-output). Peers: textbook NumPy, ``scipy.special`` and PyTorch CPU with
+output, and from the logits). Peers: textbook NumPy, ``scipy.special`` and PyTorch CPU with
 ``torch.set_num_threads(os.cpu_count())``. The floor, "copy", is a copy of the same array in the
 same calling convention: ``np.copyto(o, x)`` for ``out=`` calls, ``x.copy()`` for allocating
 ones (a fresh array's first writes fault its pages in, which ``np.copyto`` into a reused array
@@ -51,6 +51,7 @@ OPS = [
     "log_softmax_vjp",
     "sigmoid",
     "sigmoid_vjp",
+    "sigmoid_vjp_from_logits",
 ]
 
 Fn = Callable[[], Any]
@@ -117,6 +118,10 @@ def np_sigmoid(x: np.ndarray) -> np.ndarray:
 
 def np_sigmoid_vjp_from_output(s: np.ndarray, g: np.ndarray) -> np.ndarray:
     return g * s * (1.0 - s)
+
+
+def np_sigmoid_vjp(x: np.ndarray, g: np.ndarray) -> np.ndarray:
+    return np_sigmoid_vjp_from_output(np_sigmoid(x), g)
 
 
 def candidates(
@@ -210,6 +215,12 @@ def candidates(
                 lambda: aten(tg, tsg),
                 lambda: aten.grad_input(tg, tsg, grad_input=to),
             )
+    elif op == "sigmoid_vjp_from_logits":
+        _derivative(c, "sigmoid_vjp", x, g, o)
+        c["numpy"] = (lambda: np_sigmoid_vjp(x, g), None)
+        if torch is not None:
+            # torch has no backward from the logits: its forward, then its backward.
+            c["torch"] = (lambda: torch.ops.aten.sigmoid_backward(tg, torch.sigmoid(tx)), None)
     return c
 
 
