@@ -176,42 +176,61 @@ def test_softmax_float64_within_sum_rounding(
         np.testing.assert_allclose(got[1::3, 0], ref[1::3, 0], rtol=1e-12, atol=0)
 
 
-def _log_softmax_bound(name: str, s: np.ndarray, g: np.ndarray) -> np.ndarray:
+def _product_bound(name: str, s: np.ndarray, g: np.ndarray) -> np.ndarray:
     """How far the float64 numba and NumPy paths of `name` may be apart, times T, before the
-    final rounding. The VJP is ``g - s c`` with ``c = sum(g)``; the JVP is ``w - c`` with
-    ``w = g - g_m`` (pivoted) and ``c = sum(s w)``. Each path takes its own softmax (each
-    within 3 ULP: s moves by 6 eps s) and sums in its own order (k eps times the sum of the
-    terms' magnitudes)."""
-    eps, k = np.finfo(np.float64).eps, g.shape[-1]
+    final rounding. log_softmax's VJP is ``g - s c`` with ``c = sum(g)``, its JVP ``w - c``
+    with ``w = g - g_m`` (pivoted) and ``c = sum(s w)``; logsumexp's VJP is ``g s``, its JVP
+    ``sum(s v)``. Each path takes its own softmax (each within 3 ULP: s moves by 6 eps s)
+    and sums in its own order (k eps times the sum of the terms' magnitudes)."""
+    eps, k = np.finfo(np.float64).eps, s.shape[-1]
     if name == "log_softmax_vjp":
         total = np.sum(np.abs(g), axis=-1, keepdims=True)
         return s * (2.0 * k * eps * total + 6.0 * eps * np.abs(np.sum(g, -1, keepdims=True)))
+    if name == "logsumexp_vjp":
+        return 6.0 * eps * np.abs(s * np.expand_dims(g, -1))
+    if name == "logsumexp_jvp":
+        return (2.0 * k + 6.0) * eps * np.sum(np.abs(s * g), axis=-1)
     w = g - np.sum(np.where(s > 0.5, g, 0.0), axis=-1, keepdims=True)
     return (2.0 * k + 6.0) * eps * np.sum(np.abs(s * w), axis=-1, keepdims=True)
 
 
-@pytest.mark.parametrize("temperature", [1.0, 0.3])
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("name", ["log_softmax_vjp", "log_softmax_jvp"])
+@pytest.mark.parametrize(
+    ("name", "temperature"),
+    [
+        ("log_softmax_vjp", 1.0),
+        ("log_softmax_vjp", 0.3),
+        ("log_softmax_jvp", 1.0),
+        ("log_softmax_jvp", 0.3),
+        ("logsumexp_vjp", 1.0),  # logsumexp has no temperature
+        ("logsumexp_jvp", 1.0),
+    ],
+)
 @needs_numba
-def test_log_softmax_products_against_the_numpy_path(
+def test_softmax_products_against_the_numpy_path(
     monkeypatch: pytest.MonkeyPatch,
     name: str,
     shape: tuple[int, ...],
     dtype: Any,
     temperature: float,
 ) -> None:
-    # The VJP of rows of 16 or more runs the fused kernel (its own softmax); shorter rows, and
-    # the JVP, run numba products from the softmax that the NumPy path also computes.
+    # log_softmax's VJP of rows of 16 or more runs the fused kernel (its own softmax);
+    # shorter rows, and the others, run numba products from the softmax that the NumPy path
+    # also computes. logsumexp has no temperature.
     x, g = _data(shape, dtype)
-    ref, got = _both(monkeypatch, getattr(d, name), x, g, temperature=temperature)
+    opts: dict[str, Any] = {"temperature": temperature}
+    if name.startswith("logsumexp"):
+        opts = {}
+        if name == "logsumexp_vjp":
+            g = np.array(g[..., 0])  # a copy, C-contiguous (0-d for one row)
+    ref, got = _both(monkeypatch, getattr(d, name), x, g, **opts)
     assert got.dtype == ref.dtype == dtype
     if dtype == np.float32:
         assert ulps_apart(got, ref).max() <= 1
         return
     s = np.asarray(sigmax.softmax(x, temperature=temperature))
-    bound = _log_softmax_bound(name, s, g) / temperature
+    bound = _product_bound(name, s, g) / temperature
     assert np.all(np.abs(got - ref) <= bound + np.abs(ref) * np.finfo(np.float64).eps)
 
 
@@ -234,6 +253,9 @@ def test_softmax_from_output_special_values(monkeypatch: pytest.MonkeyPatch, dty
     x[0, 1], x[4, 0], x[5, 2] = np.nan, np.inf, 1000.0
     for name in ("softmax_vjp", "softmax_jvp", "log_softmax_vjp", "log_softmax_jvp"):
         ref, got = _both(monkeypatch, getattr(d, name), x, g)
+        np.testing.assert_array_equal(got, ref)
+    for name, v in (("logsumexp_jvp", g), ("logsumexp_vjp", np.ascontiguousarray(g[:, 3]))):
+        ref, got = _both(monkeypatch, getattr(d, name), x, v)
         np.testing.assert_array_equal(got, ref)
 
 

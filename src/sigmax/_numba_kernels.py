@@ -33,6 +33,8 @@ __all__ = [
     "enabled",
     "log_softmax_jvp_rows",
     "log_softmax_rows",
+    "logsumexp_jvp_rows",
+    "logsumexp_vjp_rows",
     "sigmoid_prime_from_output",
     "softmax_rows",
 ]
@@ -66,6 +68,8 @@ def enabled(*arrays: np.ndarray) -> bool:
 softmax_rows: Callable[[np.ndarray, np.ndarray, float, np.ndarray], None]
 log_softmax_rows: Callable[[np.ndarray, np.ndarray, float, np.ndarray], None]
 log_softmax_jvp_rows: Callable[[np.ndarray, np.ndarray, float, np.ndarray], None]
+logsumexp_vjp_rows: Callable[[np.ndarray, np.ndarray, float, np.ndarray], None]
+logsumexp_jvp_rows: Callable[[np.ndarray, np.ndarray, float, np.ndarray], None]
 sigmoid_prime_from_output: Callable[[np.ndarray, np.ndarray, np.ndarray], None]
 
 if numba is not None:
@@ -214,6 +218,28 @@ if numba is not None:
             _log_softmax_jvp_row(s[i], v[i], t, out[i])
 
     @_jit
+    def _logsumexp_vjp_rows(s: np.ndarray, g: np.ndarray, t: float, out: np.ndarray) -> None:
+        """``g_i s_i`` of each row (`_logsumexp_vjp_core`: `g` has one entry a row)."""
+        for i in range(s.shape[0]):
+            si, oi = s[i], out[i]
+            gi = np.float64(g[i, 0])
+            for j in range(si.shape[0]):
+                oi[j] = np.float64(si[j]) * gi
+
+    @_jit_sum
+    def _row_dot(s: np.ndarray, v: np.ndarray) -> float:
+        acc = 0.0
+        for j in range(s.shape[0]):
+            acc += np.float64(s[j]) * np.float64(v[j])
+        return acc
+
+    @_jit
+    def _logsumexp_jvp_rows(s: np.ndarray, v: np.ndarray, t: float, out: np.ndarray) -> None:
+        """``<s_i, v_i>`` of each row into ``out[i, 0]`` (`_logsumexp_jvp_core`)."""
+        for i in range(s.shape[0]):
+            out[i, 0] = _row_dot(s[i], v[i])
+
+    @_jit
     def _sigmoid_prime_from_output(s: np.ndarray, v: np.ndarray, out: np.ndarray) -> None:
         for j in range(s.shape[0]):
             sj = np.float64(s[j])
@@ -222,4 +248,6 @@ if numba is not None:
     softmax_rows = _softmax_rows
     log_softmax_rows = _log_softmax_rows
     log_softmax_jvp_rows = _log_softmax_jvp_rows
+    logsumexp_vjp_rows = _logsumexp_vjp_rows
+    logsumexp_jvp_rows = _logsumexp_jvp_rows
     sigmoid_prime_from_output = _sigmoid_prime_from_output

@@ -644,6 +644,8 @@ _NB_ROWS: dict[Callable[..., Array], str] = {
     _softmax_core: "softmax_rows",
     _log_softmax_vjp_core: "log_softmax_rows",
     _log_softmax_jvp_core: "log_softmax_jvp_rows",
+    _logsumexp_vjp_core: "logsumexp_vjp_rows",
+    _logsumexp_jvp_core: "logsumexp_jvp_rows",
 }
 #: The products that :func:`sigmax._numba_forward.rows_vjp` fuses with the softmax, by kind.
 _FUSED_VJP: dict[Callable[..., Array], int] = {_softmax_core: 0, _log_softmax_vjp_core: 1}
