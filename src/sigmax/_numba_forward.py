@@ -88,6 +88,9 @@ if numba is not None:
     _opts: dict[str, Any] = {"nogil": True, "error_model": "numpy", "boundscheck": False}
     _jit: Any = numba.njit(cache=True, fastmath={"contract"}, **_opts)
     _jit_sum: Any = numba.njit(cache=True, fastmath={"contract", "reassoc"}, **_opts)
+    # The per-row entry points (`_row`, `_softmax_into`) are inlined into the loops over rows
+    # by numba itself: as calls, rows of 100 spent 10-15% of their time passing row views.
+    _jit_in: Any = numba.njit(cache=True, fastmath={"contract"}, inline="always", **_opts)
 
     _LOG2E = 1.4426950408889634
     _LN2_HI = 6.93147180369123816490e-01  # 32 trailing zero bits: k * _LN2_HI is exact
@@ -400,7 +403,7 @@ if numba is not None:
             for j in range(e.shape[0]):
                 e[j] = e[j] / den
 
-    @_jit
+    @_jit_in
     def _softmax_into(z: np.ndarray, e: np.ndarray, o: np.ndarray, mode: int) -> bool:
         """The softmax of the row `z` into `o`, which must not overlap `z` (mode 2 re-reads
         `z` after the exps are stored). In place in `o` (which then has the compute dtype,
@@ -443,7 +446,7 @@ if numba is not None:
         else:
             o[0] = m + np.log1p(rest)
 
-    @_jit
+    @_jit_in
     def _row(zi: np.ndarray, oi: np.ndarray, kind: int, mode: int, e: np.ndarray) -> bool:
         if kind == 0:
             return _softmax_into(zi, e, oi, mode)
