@@ -182,6 +182,30 @@ def test_fused_matches_numpy_path(
         np.testing.assert_allclose(got, ref, rtol=tol, atol=np.finfo(dtype).tiny)
 
 
+def test_longer_softmax_slices_take_the_short_kernel_where_it_is_faster() -> None:
+    """`SHORT_SOFTMAX_MAX_K`: float32 "fast" at every length, float32 accurate up to 160,
+    float64 up to 100; log_softmax keeps the row kernel beyond 64. A long float32 "fast"
+    row whose exps would overflow the sum (logits near 200) takes the per-row kernel."""
+    route, f32, f64 = functions._fused_route, np.dtype(np.float32), np.dtype(np.float64)
+    short, row = functions._SHORT, functions._FORWARD
+    assert route("softmax", 50_000, 1.0, f32, "fast") == short
+    assert route("softmax", 160, 0.5, f32, "accurate") == short
+    assert route("softmax", 161, 1.0, f32, "accurate") == row
+    assert route("softmax", 100, 1.0, f64, "fast") == short
+    assert route("softmax", 101, 1.0, f64, "accurate") == row
+    assert route("log_softmax", 100, 1.0, f32, "fast") == row
+    x = np.random.default_rng(13).standard_normal((50, 1000)).astype(np.float32)
+    x[7, 10] = 200.0
+    x[9] += 150.0
+    got = np.asarray(sigmax.softmax(x, precision="fast"))
+    want = np.asarray(sigmax.softmax(x))  # accurate: the row kernel
+    # "fast" is within |x_i - max| + 6 ULP (its docstring); accurate within 1.
+    gap = x.max(axis=-1, keepdims=True).astype(np.float64) - x
+    tol = (gap + 7.0) * np.finfo(np.float32).eps * np.abs(want)
+    assert np.all(np.abs(got.astype(np.float64) - want) <= tol)
+    assert got[7, 10] == np.float32(1.0)
+
+
 @pytest.mark.parametrize(
     ("dtype", "precision"),
     [(np.float32, "fast"), (np.float32, "accurate"), (np.float64, "accurate")],

@@ -550,6 +550,13 @@ _SHORT = "sigmax._numba_short"
 #: rows; the fused kernels vectorize along a slice. (Tests set it to 0 to run every case on
 #: the fused kernels.)
 FUSED_MIN_K = SMALL_K + 1
+#: Longer softmax slices also take the short-row kernel where it measured faster than the
+#: row kernel (single-threaded, 10^7 entries; `benchmarks/results/functions.md`): float32
+#: "fast" at every length measured, 10 to 50,000 (its flat float32 exps: 4.0 against 5.5 ms
+#: at 50,000); float32 accurate up to 160; float64 (either precision) up to 100. Its
+#: accuracy is tested at every length (the "short" test backend). FUSED_MIN_K = 0 (tests:
+#: every slice on the row kernel) turns this off.
+SHORT_SOFTMAX_MAX_K = {"float32 fast": 1 << 62, "float32": 160, "float64": 100}
 
 
 def _prepare(
@@ -565,13 +572,22 @@ def _prepare(
     return x, xp, dtype, cdt, y, v, restore, restore_reduced, t
 
 
+def _short_softmax_max_k(dtype: Any, precision: str) -> int:
+    if dtype == np.float64:
+        return SHORT_SOFTMAX_MAX_K["float64"]
+    return SHORT_SOFTMAX_MAX_K["float32 fast" if precision == "fast" else "float32"]
+
+
 def _fused_route(kind: str, k: int, t: float, dtype: Any, precision: str) -> str | None:
     """The fused kernel module for rows of `k` entries without a mask, or None (the NumPy
     path). Short rows have kernels of their own (`sigmax._numba_short`): softmax, and
     log_softmax and logsumexp at temperature 1 (their log1p covers rows of up to 64).
     float64 log_softmax of short rows at other temperatures takes the row kernel, faster
-    than the NumPy path's compensated sums across a transposed block."""
+    than the NumPy path's compensated sums across a transposed block. Longer softmax slices
+    take the short kernel too, up to `SHORT_SOFTMAX_MAX_K`."""
     if 2 <= k < FUSED_MIN_K and (kind == "softmax" or (t == 1.0 and k <= SMALL_K)):
+        return _SHORT
+    if kind == "softmax" and FUSED_MIN_K and k <= _short_softmax_max_k(dtype, precision):
         return _SHORT
     if k >= FUSED_MIN_K or (
         kind == "log_softmax" and dtype == np.float64 and precision == "accurate"
