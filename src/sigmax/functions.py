@@ -32,12 +32,14 @@ place in per-thread buffers. With the optional ``sigmax[numba]`` extra, sigmoid,
 and slices longer than 64 entries of softmax, log_softmax and logsumexp run fused kernels
 instead (:mod:`sigmax._numba_forward`, :mod:`sigmax._numba_bce`: one pass over memory per
 row, a vectorized ``exp`` and ``log1p`` of their own, the same algorithm and the same tested
-bounds; ``SIGMAX_DISABLE_NUMBA=1`` turns them off). Shorter slices of softmax, and of
-float32 log_softmax, take kernels of their own (:mod:`sigmax._numba_short`): a slice of 10 is
-too short to vectorize along, so they skip the shift by the max (softmax is shift-invariant),
-run ``exp`` flat over a few thousand entries at full SIMD width, and send the rare slice whose
+bounds; ``SIGMAX_DISABLE_NUMBA=1`` turns them off). Shorter slices of softmax, log_softmax
+and logsumexp take kernels of their own (:mod:`sigmax._numba_short`): a slice of 10 is too
+short to vectorize along, so softmax skips the shift by the max (it is shift-invariant), runs
+``exp`` flat over a few thousand entries at full SIMD width, and sends the rare slice whose
 ``exp`` would leave the normal range to the per-slice kernel; each slice's result depends on
-that slice alone. On a GPU, C-contiguous float32/float64
+that slice alone. That kernel also takes longer softmax slices where it measured faster
+(`SHORT_SOFTMAX_MAX_K`: float32 ``"fast"`` at any length, float32 up to 160 entries,
+float64 up to 100). On a GPU, C-contiguous float32/float64
 CuPy arrays and torch CUDA tensors (when CuPy is installed) run fused CUDA kernels along the
 last axis (:mod:`sigmax._cuda_forward`: one launch, computed in float64, the same IEEE rules;
 ``SIGMAX_DISABLE_CUDA=1`` turns them off).
