@@ -146,16 +146,24 @@ if numba is not None:
         return _scale(_horner(r, 5), k)
 
     @_jit
-    def _exp_ratio_for32(t: float) -> float:
-        """`_exp_tail_for32` where the float32 result is ``exp(t) / den`` with ``den >= 1``
-        (softmax's rows, ``t = x - max``; sigmoid's ``e / (1 + e)``): below ``exp(-700)``
-        that result rounds to float32 zero either way, so ``t`` is clamped to -700, whose
-        scale ``2**k`` is one normal factor (a multiplication and four integer operations
-        fewer: 12% of float32 sigmoid)."""
-        t = -700.0 if t < -700.0 else t
+    def _exp_normal_for32(t: float, floor: float) -> float:
+        """`_exp_tail_for32` for ``t`` in [-708, 709], whose result is normal: the scale
+        ``2**k`` is one factor (a multiplication and four integer operations fewer than
+        `_scale`). ``t`` below `floor` (>= -709) is clamped to it. From -708.4 down the result
+        is below the normal range, though not exp(t) (0 from -709, where the factor is 0):
+        callers recompute those entries, which a test for subnormals still finds."""
+        t = floor if t < floor else t
         k = (t * _LOG2E + _ROUND) - _ROUND
         r = (t - k * _LN2_HI) - k * _LN2_LO
         return _horner(r, 5) * _f64_from_bits((np.int64(k) + 1023) << 52)
+
+    @_jit
+    def _exp_ratio_for32(t: float) -> float:
+        """`_exp_tail_for32` where the float32 result is ``exp(t) / den`` with ``den >= 1``
+        (softmax's rows, ``t = x - max``; sigmoid's ``e / (1 + e)``): below ``exp(-700)``
+        that result rounds to float32 zero either way, so ``t`` is clamped to -700 (12% of
+        float32 sigmoid, against `_exp_tail_for32`)."""
+        return _exp_normal_for32(t, -700.0)
 
     @_jit
     def _exp_tail_f32(t: np.float32) -> np.float32:

@@ -54,10 +54,10 @@ if numba is not None:
     from sigmax._numba_forward import (
         _LN2_HI,
         _LN2_LO,
+        _exp_normal_for32,
         _exp_ratio_for32,
         _exp_tail,
         _exp_tail_f32,
-        _exp_tail_for32,
         _jit,
         _jit_sum,
         _neumaier,
@@ -95,7 +95,10 @@ if numba is not None:
             for j in range(x.shape[0]):
                 z = np.float64(x[j]) if t == 1.0 else np.float64(x[j]) / t
                 low |= z < _LOW64
-                e[j] = _exp_tail_for32(_CLAMP64 if z > _CLAMP64 else z)
+                # Below -708 the sub-block is flagged and those rows recomputed: the exp may
+                # clamp them, and take one scale factor (8% of this loop). Clamped at -709,
+                # where that factor is 0: the row's subnormal test must still see them.
+                e[j] = _exp_normal_for32(_CLAMP64 if z > _CLAMP64 else z, -709.0)
         else:
             for j in range(x.shape[0]):
                 z = np.float64(x[j]) if t == 1.0 else np.float64(x[j]) / t
@@ -340,7 +343,7 @@ if numba is not None:
         for i in range(x.shape[0]):
             # The max entry's exp, computed as each e_j was: e_j / em is exp(x_j - m).
             mi = np.float64(m[i])
-            em = _exp_tail_for32(_CLAMP64 if mi > _CLAMP64 else mi)
+            em = _exp_normal_for32(_CLAMP64 if mi > _CLAMP64 else mi, -709.0)
             lse[i] = lse[i] / em + (ties[i] - 1.0)
         for i in range(x.shape[0]):
             lse[i] = _log1p_rest(lse[i])
