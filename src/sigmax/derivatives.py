@@ -650,19 +650,19 @@ _NB_ROWS: dict[Callable[..., Array], str] = {
 #: The products that :func:`sigmax._numba_forward.rows_vjp` fuses with the softmax, by kind.
 _FUSED_VJP: dict[Callable[..., Array], int] = {_softmax_core: 0, _log_softmax_vjp_core: 1}
 _FORWARD = "sigmax._numba_forward"
-#: Shorter rows take the unfused path, whose per-block softmax is fused across rows. Measured
-#: (fused / unfused time): the accurate softmax product 2 at k = 10, 1.2 to 1.3 at k = 24, 0.9
-#: to 1 at k = 32 to 48, 0.7 to 0.8 at k = 64; the others (log-softmax, "fast") 1.2 to 1.4 at
-#: k = 10, 0.6 to 0.85 at k = 16.
-_FUSED_VJP_MIN_K = 32
-_FUSED_VJP_MIN_K_OTHER = 16
+#: "fast" rows this long take the fused kernel: the unfused path's NumPy products are slower
+#: (fused / unfused time 1.2 to 1.4 at k = 10, 0.6 to 0.85 at k = 16).
+_FUSED_VJP_MIN_K_FAST = 16
 
 
-def _fused_vjp_min_k(core: Core, precision: str) -> int:
-    """The shortest rows that the fused VJP from the logits takes for `core`."""
-    accurate_softmax = core is _softmax_core and precision == "accurate"
-    min_k = _FUSED_VJP_MIN_K if accurate_softmax else _FUSED_VJP_MIN_K_OTHER
-    return min(_fn.FUSED_MIN_K, min_k)  # tests set FUSED_MIN_K = 0 to run every k
+def _fused_vjp_min_k(precision: str) -> int:
+    """The shortest rows that the fused VJP from the logits takes. "accurate"
+    rows of up to 64 take the unfused path: the short-row kernel's softmax (across rows) and
+    the numba product were 1.3 to 3.3x faster than the fused kernel at k = 16 to 48 (10^7
+    entries, 2 threads; 11.0 against 20.7 ms for the float32 softmax product at k = 32)."""
+    if precision == "accurate":
+        return _fn.FUSED_MIN_K  # tests set FUSED_MIN_K = 0 to run every k fused
+    return min(_fn.FUSED_MIN_K, _FUSED_VJP_MIN_K_FAST)
 
 
 def _small_rows(
@@ -686,7 +686,7 @@ def _small_rows(
     k, t = x.shape[-1], float(temperature)
     x2, v2, r2 = (x, v, res) if x.ndim == 2 else (a.reshape(-1, k) for a in (x, v, res))
     # _small_pair and small_out checked the arrays: `fused` and `_numba` need not.
-    if not from_output and core in _FUSED_VJP and k >= _fused_vjp_min_k(core, precision):
+    if not from_output and core in _FUSED_VJP and k >= _fused_vjp_min_k(precision):
         fwd = fused(_FORWARD)
         if fwd is None or not fwd.rows_vjp(x2, v2, r2, _FUSED_VJP[core], t, precision == "fast"):
             return None
@@ -815,7 +815,7 @@ def _along_axis(
         if core in _NB_ROWS and precision == "accurate":
             nb = _numba(y2, v2, res2)
         # "fast" takes the fused kernel too (float32 arithmetic for float32).
-        if not from_output and core in _FUSED_VJP and k >= _fused_vjp_min_k(core, precision):
+        if not from_output and core in _FUSED_VJP and k >= _fused_vjp_min_k(precision):
             fwd = fused(_FORWARD, y2, v2, res2)
     kind = _FUSED_VJP.get(core, 0)
     fast = precision == "fast"
