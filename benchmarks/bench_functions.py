@@ -39,8 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness
 import sigmax
 
-SHAPES = [(1_000_000, 10), (10_000, 1_000), (2_000, 50_000), (1, 10)]
-#: The issue's shapes; (1, 10), one sample, times the fixed cost of a call (`--shapes 3`).
+SHAPES = [(1_000_000, 10), (10_000, 1_000), (2_000, 50_000), (1, 10), (100_000, 100)]
+#: The issue's shapes; (1, 10), one sample, times the fixed cost of a call (`--shapes 3`),
+#: and (100_000, 100) a hundred classes, between the short-row and row kernels (`--shapes 4`).
 DEFAULT_SHAPES = SHAPES[:3]
 OPS = [
     "softmax",
