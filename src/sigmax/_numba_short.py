@@ -1,4 +1,6 @@
-r"""Fused kernels for short rows (2 to 64 entries) of softmax, log_softmax and logsumexp.
+r"""Fused kernels for short rows (2 to 64 entries) of softmax, log_softmax and logsumexp,
+and for longer softmax rows where they measured faster than the row kernel
+(:data:`sigmax.functions.SHORT_SOFTMAX_MAX_K`).
 
 The row kernels of :mod:`sigmax._numba_forward` vectorize along a row, and a row of 10 is too
 short for that: the fixed cost of each row dominates. Here the rows are not shifted by their
