@@ -384,6 +384,31 @@ def test_short_rows_stay_unfused(monkeypatch: pytest.MonkeyPatch, spy: _Spy) -> 
         assert spy.calls == calls + 1
 
 
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("k", [10, 100])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_small_logsumexp_derivatives_match_the_general_path(
+    keepdims: bool, k: int, dtype: Any
+) -> None:
+    # Small calls of logsumexp's VJP (a cotangent per row) and JVP (a result per row) go
+    # straight to the numba product; larger ones through `_along_axis`: the same bits.
+    rng = np.random.default_rng(6)
+    x = (rng.standard_normal((3, k)) * 3).astype(dtype)
+    t = rng.standard_normal((3, k)).astype(dtype)
+    g = rng.standard_normal((3, 1) if keepdims else (3,)).astype(dtype)
+    reps = -(-_array_api.SMALL_CALL // x.size) + 1
+    big_x, big_t = np.tile(x, (reps, 1)), np.tile(t, (reps, 1))
+    big_g = np.tile(g, (reps, 1)) if keepdims else np.tile(g, reps)
+    want = np.asarray(d.logsumexp_vjp(big_x, big_g, keepdims=keepdims))[:3]
+    got = np.asarray(d.logsumexp_vjp(x, g, keepdims=keepdims))
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, want)
+    want = np.asarray(d.logsumexp_jvp(big_x, big_t, keepdims=keepdims))[:3]
+    got = np.asarray(d.logsumexp_jvp(x, t, keepdims=keepdims))
+    assert got.shape == ((3, 1) if keepdims else (3,))
+    np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.parametrize(
     ("name", "k"),
     [

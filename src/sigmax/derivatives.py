@@ -698,6 +698,31 @@ def _small_rows(
     return res
 
 
+def _small_reduced(
+    x: Any, v: Any, core: Core, axis: Axis, where: Any, keepdims: bool, v_reduced: bool
+) -> np.ndarray | None:
+    """`_small_rows` for logsumexp's derivatives, whose cotangent (VJP, `v_reduced`) or
+    result (JVP) has one entry a row: a small simple call straight to the numba product.
+    None when the call is not that simple (the general path then takes it)."""
+    if not (small_numpy(x, "accurate") and x.ndim > 1 and small_along_last(x, axis, where, 1.0)):
+        return None
+    lead, k = tuple(x.shape[:-1]), x.shape[-1]
+    reduced = (*lead, 1) if keepdims else lead
+    if not (
+        type(v) is np.ndarray
+        and v.shape == (reduced if v_reduced else x.shape)
+        and v.dtype == x.dtype
+        and v.flags.c_contiguous
+        and (nb := _numba()) is not None  # the checks above cover what `_numba` checks
+    ):
+        return None
+    res = np.empty(x.shape if v_reduced else reduced, dtype=x.dtype)
+    s = _product_softmax(x.reshape(-1, k), np.dtype(np.float64), 1.0, "accurate", False)
+    v2, r2 = v.reshape(-1, 1 if v_reduced else k), res.reshape(-1, k if v_reduced else 1)
+    getattr(nb, _NB_ROWS[core])(s, v2, 1.0, r2)
+    return res
+
+
 def _product_softmax(z: np.ndarray, cdt: Any, t: float, precision: str, block: bool) -> np.ndarray:
     """The softmax of the C-contiguous float32/float64 rows `z` (no mask) for the products
     of `_NB_ROWS`, in the compute dtype `cdt`. float32 rows are exact in float64, so their
@@ -742,6 +767,14 @@ def _along_axis(
     if not (v_reduced or out_reduced) and (
         (r := _small_rows(x, v, core, from_output, axis, where, temperature, out, precision))
         is not None
+    ):
+        return r
+    if (
+        (v_reduced or out_reduced)
+        and core in _NB_ROWS
+        and out is None
+        and precision == "accurate"
+        and (r := _small_reduced(x, v, core, axis, where, keepdims, v_reduced)) is not None
     ):
         return r
     x, xp = namespace(x, x_name)
