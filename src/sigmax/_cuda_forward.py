@@ -53,11 +53,12 @@ turns them off; anything else goes to the generic path (the functions here retur
 from __future__ import annotations
 
 import math
-import os
 from typing import Any
 
 import array_api_compat
 import numpy as np
+
+from sigmax._array_api import env_flag
 
 __all__ = ["KINDS", "THREAD_MAX_K", "WARP_MAX_K", "elementwise", "enabled", "rows_forward"]
 
@@ -454,7 +455,7 @@ def _cuda_kind(x: Any) -> str | None:
 def enabled(x: Any) -> Any:
     """CuPy when the kernels may run on `x`, else None: not disabled by
     ``SIGMAX_DISABLE_CUDA``, a suitable CuPy array or torch CUDA tensor, CuPy importable."""
-    if os.environ.get("SIGMAX_DISABLE_CUDA", "0") not in ("", "0"):
+    if env_flag("SIGMAX_DISABLE_CUDA"):
         return None
     if _cuda_kind(x) is None:
         return None

@@ -110,8 +110,9 @@ if numba is not None:
 
     @_jit_sum
     def _wide_sum(ei: np.ndarray) -> float:
-        """The row's sum in float64, reassociated so that it vectorizes: for float32 results
-        (and float64 "fast" products), whose rounding never sees its few float64 eps."""
+        """The row's sum in float64, reassociated so that it vectorizes: for float32 results,
+        and for the float64 softmax that the products of float32 rows round to float32
+        (`_short_softmax_wide`); neither rounding sees its few float64 eps."""
         s = 0.0
         for j in range(ei.shape[0]):
             s += np.float64(ei[j])
