@@ -118,6 +118,29 @@ def test_log_softmax_fast_bound(dtype, backend):
         assert err <= bound, (row, err, bound)
 
 
+#: float64 "fast" on the short-row kernel: no shift (so no gap term), plain row sums.
+SHORT_FAST_F64 = 4.0
+
+
+@pytest.mark.parametrize("k", [2, 10, 64, 100])
+def test_softmax_fast_float64_short_rows(k):
+    """float64 "fast" rows of up to 100 entries take the short-row kernel with plain row
+    sums (`sigmax._numba_short._rows_plain`): their exps are of the exact logits, so the
+    error is the sum's and two roundings, within ``SHORT_FAST_F64`` = 4 ULP of mpmath
+    whatever the spread of the row (3.6 measured). The same rows must not be identical to
+    "accurate", or the test would not see the fast path."""
+    from sigmax import _numba_kernels
+
+    if _numba_kernels.numba is None:
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(k)
+    x = np.concatenate([rng.uniform(-1, 1, (40, k)), rng.uniform(-300, 300, (40, k))])
+    got = np.asarray(sigmax.softmax(x, precision="fast"))
+    worst = max(max_ulp(g, ref_softmax(r), np.float64) for g, r in zip(got, x, strict=True))
+    assert worst <= SHORT_FAST_F64
+    assert not np.array_equal(got, sigmax.softmax(x))
+
+
 def test_softmax_fast_error_is_the_rounded_difference(backend):
     """The bound is not slack: with ``|x| <= 100`` float32 really loses tens of ULP, and
     "accurate" on the same rows does not (so the tests above would notice a regression)."""

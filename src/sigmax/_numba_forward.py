@@ -146,16 +146,23 @@ if numba is not None:
         return _scale(_horner(r, 5), k)
 
     @_jit
-    def _exp_normal_for32(t: float, floor: float) -> float:
-        """`_exp_tail_for32` for ``t`` in [-708, 709], whose result is normal: the scale
-        ``2**k`` is one factor (a multiplication and four integer operations fewer than
-        `_scale`). ``t`` below `floor` (>= -709) is clamped to it. From -708.4 down the result
-        is below the normal range, though not exp(t) (0 from -709, where the factor is 0):
-        callers recompute those entries, which a test for subnormals still finds."""
+    def _exp_normal(t: float, floor: float, first: int) -> float:
+        """exp(t) for ``t`` in [-708, 709], whose result is normal, with the Taylor
+        polynomial from degree ``13 - first`` (0: `_exp_tail`'s, 5: `_exp_tail_for32`'s):
+        the scale ``2**k`` is one factor (a multiplication and four integer operations fewer
+        than `_scale`, and the same result). ``t`` below `floor` (>= -709) is clamped to it.
+        From -708.4 down the result is below the normal range, though not exp(t) (0 from
+        -709, where the factor is 0): callers recompute those entries, which a test for
+        subnormals still finds."""
         t = floor if t < floor else t
         k = (t * _LOG2E + _ROUND) - _ROUND
         r = (t - k * _LN2_HI) - k * _LN2_LO
-        return _horner(r, 5) * _f64_from_bits((np.int64(k) + 1023) << 52)
+        return _horner(r, first) * _f64_from_bits((np.int64(k) + 1023) << 52)
+
+    @_jit
+    def _exp_normal_for32(t: float, floor: float) -> float:
+        """`_exp_normal` for float32 results (`_exp_tail_for32`'s polynomial)."""
+        return _exp_normal(t, floor, 5)
 
     @_jit
     def _exp_ratio_for32(t: float) -> float:
