@@ -26,6 +26,8 @@ sigmax / fastest peer and sigmax / copy (lower is better).
 from __future__ import annotations
 
 import argparse
+import functools
+import inspect
 import os
 import sys
 from collections.abc import Callable
@@ -232,11 +234,17 @@ def _derivative(
     g: np.ndarray,
     o: np.ndarray,
 ) -> None:
-    """sigmax's derivative `name` of (`a`, `g`) into `c`, on both paths, where it exists."""
+    """sigmax's derivative `name` of (`a`, `g`) into `c`, on both paths, and with
+    ``precision="fast"`` where it takes that option."""
     f = _sigmax(name)
     if f is not None:
         c["sigmax"] = (lambda: f(a, g), _with_out(f, a, g, o))
         c["no numba"] = (_no_numba(c["sigmax"][0]), _no_numba(c["sigmax"][1]))
+        if "precision" in inspect.signature(f).parameters:
+            c["fast"] = (
+                lambda: f(a, g, precision="fast"),
+                _with_out(functools.partial(f, precision="fast"), a, g, o),
+            )
 
 
 def _with_out(f: Any, a: np.ndarray, b: np.ndarray, o: np.ndarray) -> Fn | None:

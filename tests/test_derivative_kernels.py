@@ -234,6 +234,57 @@ def test_softmax_products_against_the_numpy_path(
     assert np.all(np.abs(got - ref) <= bound + np.abs(ref) * np.finfo(np.float64).eps)
 
 
+@pytest.mark.parametrize("temperature", [1.0, 0.3])
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", [*SOFTMAX, "log_softmax_vjp"])
+@needs_numba
+def test_fast_products_on_both_paths(
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    shape: tuple[int, ...],
+    dtype: Any,
+    temperature: float,
+) -> None:
+    """``precision="fast"`` (float32 arithmetic for float32) on the NumPy path and on the
+    numba products, each against the float64 "accurate" result of the same data. Allowed:
+    a few roundings of the terms (``2k eps`` of the row's sum of magnitudes, 2 eps of the
+    entry), plus, from the logits, the fast softmax's error on each probability,
+    ``(|x_j - max(x)| / T + 6)`` ULP (`tests/test_precision_fast.py`)."""
+    x, g = _data(shape, dtype)
+    s = np.asarray(sigmax.softmax(x.astype(np.float64), temperature=temperature))
+    arg = s.astype(dtype) if name.endswith("_from_output") else x
+    exact = np.asarray(
+        getattr(d, name)(arg.astype(np.float64), g.astype(np.float64), temperature=temperature)
+    )
+    ref, got = _both(
+        monkeypatch, getattr(d, name), arg, g, temperature=temperature, precision="fast"
+    )
+    eps, k = float(np.finfo(dtype).eps), shape[-1]
+    x64, g64 = x.astype(np.float64), g.astype(np.float64)
+    gap = (x64.max(-1, keepdims=True) - x64) / temperature
+    if temperature != 1.0:
+        # The division x / T rounds each logit (and the short-row kernel does not shift).
+        gap = (np.abs(x64) + np.abs(x64).max(-1, keepdims=True)) / temperature
+    if name.endswith("_from_output"):
+        gap = 0.0
+    if name == "log_softmax_vjp":
+        c = np.sum(g64, axis=-1, keepdims=True)
+        total = np.sum(np.abs(g64), axis=-1, keepdims=True)
+        err = 2 * eps * (np.abs(g64) + s * np.abs(c)) + 2 * k * eps * s * total
+        err += (gap + 6.0) * eps * s * np.abs(c)
+    else:
+        w = g64 - np.sum(np.where(s > 0.5, g64, 0.0), axis=-1, keepdims=True)
+        scale = np.sum(np.abs(s * w), axis=-1, keepdims=True)
+        err = s * (2 * k * eps * scale + 2 * eps * np.abs(w))
+        err += (gap + 6.0) * eps * s * (np.abs(w) + 2.0 * scale)
+    for res in (ref, got):
+        assert res.dtype == dtype
+        # Subnormal probabilities and results round to an absolute step, times |w| / T.
+        tiny = 4.0 * float(np.finfo(dtype).smallest_subnormal) * (1.0 + np.abs(g64).max())
+        assert np.all(np.abs(res - exact) <= (err + tiny) / temperature + np.abs(exact) * eps)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @needs_numba
 def test_softmax_from_output_special_values(monkeypatch: pytest.MonkeyPatch, dtype: Any) -> None:

@@ -25,23 +25,27 @@ accuracy. The same holds for the ``*_from_output`` forms of the softmax, since t
 probabilities of a saved output are accurate. The sigmoid derivative from the logits is
 :math:`\sigma(x)\sigma(-x) = e/(1+e)^2` with :math:`e = e^{-|x|}`, which never cancels.
 
-Speed. With numba installed (``pip install sigmax[numba]``), the ``*_from_output`` forms of the
-softmax and the sigmoid run one fused kernel per block (:mod:`sigmax._numba_kernels`) on
-C-contiguous float32 and float64 NumPy arrays along the last axis, with
-``precision="accurate"``: about the time of a copy, against 2 to 10 copies for the NumPy path.
-Set the environment variable ``SIGMAX_DISABLE_NUMBA=1`` to use the NumPy path. The results are
-the NumPy path's bit for bit, except the float64 softmax products, whose row sum is added in
-another order (a few rounding errors of that sum). From the logits, :func:`softmax_vjp` and
-:func:`softmax_jvp` on rows of 32 entries or more (16 with ``precision="fast"``), and
-:func:`log_softmax_vjp` on rows of 16 or more, run one kernel per block
-(:func:`sigmax._numba_forward.rows_vjp`). It computes each row's softmax into a scratch row,
-with the forward kernels' ``exp`` (llvmlite has no SVML, so numba's own is a scalar call about
-6 times slower than NumPy's), and applies the product while the row is in cache. That softmax
-is the unfused path's bit for bit (float32 input in float64 without compensation, float64 input
-with the compensated difference), and a block with a non-finite row takes the unfused path.
-``precision="fast"`` takes the same kernel, in float32 arithmetic for float32 input and without
-the compensated difference for float64. Shorter rows compute :func:`sigmax.softmax` per block,
-then the product.
+Speed. With numba installed (``pip install sigmax[numba]``), the derivatives run numba
+kernels on C-contiguous float32 and float64 NumPy arrays along the last axis, without masks
+(``SIGMAX_DISABLE_NUMBA=1`` turns them off):
+
+- The ``*_from_output`` forms, and the products of the other softmax derivatives, one kernel
+  per block (:mod:`sigmax._numba_kernels`): one pass over memory per row, float64 arithmetic
+  and one rounding on the store, the NumPy path's results bit for bit except the float64 row
+  sums, added in another order (a few rounding errors of that sum). ``precision="fast"``
+  float32 rows of the softmax and log_softmax VJPs use float32 arithmetic (1.5x faster at
+  ``k = 10``), as the NumPy path's "fast" does.
+- From the logits, :func:`softmax_vjp`, :func:`softmax_jvp` and :func:`log_softmax_vjp` on rows
+  longer than 64 (16 with ``precision="fast"``) run one fused kernel per block
+  (:func:`sigmax._numba_forward.rows_vjp`): each row's softmax into a scratch row, with the
+  forward kernels' ``exp``, then the product while the row is in cache. That softmax is the
+  unfused path's bit for bit (float32 input in float64 without compensation, float64 input with
+  the compensated difference), and a block with a non-finite row takes the unfused path.
+  ``precision="fast"`` takes the same kernel, in float32 arithmetic for float32 input and
+  without the compensated difference for float64.
+- Shorter rows compute the softmax per block (the short-row kernels of
+  :mod:`sigmax._numba_short`, which were 1.3 to 3.3x faster there than the fused kernel), then
+  the product kernel.
 """
 
 from __future__ import annotations
@@ -639,7 +643,8 @@ def _np_softmax_core(
 
 _NP_ROWS: dict[Callable[..., Array], Callable[..., None]] = {_softmax_core: _np_softmax_core}
 #: The products that :mod:`sigmax._numba_kernels` computes from the softmax, by name there
-#: ("accurate" only: float64 arithmetic, one rounding on the store).
+#: (float64 arithmetic, one rounding on the store; "fast" float32 rows of the softmax and
+#: log_softmax VJPs in float32 arithmetic, as the NumPy path's float32 operations).
 _NB_ROWS: dict[Callable[..., Array], str] = {
     _softmax_core: "softmax_rows",
     _log_softmax_vjp_core: "log_softmax_rows",
@@ -691,10 +696,14 @@ def _small_rows(
         if fwd is None or not fwd.rows_vjp(x2, v2, r2, _FUSED_VJP[core], t, precision == "fast"):
             return None
         return res
-    if core not in _NB_ROWS or precision != "accurate" or (nb := _numba()) is None:
+    if core not in _NB_ROWS or (nb := _numba()) is None:
         return None
-    s = x2 if from_output else _product_softmax(x2, np.dtype(np.float64), t, precision, False)
-    getattr(nb, _NB_ROWS[core])(s, v2, t, r2)
+    fast = precision == "fast"
+    if not from_output:
+        # "fast" computes in x's dtype (`_compute_dtype`), "accurate" in float64.
+        cdt = x2.dtype if fast else np.dtype(np.float64)
+        x2 = _product_softmax(x2, cdt, t, precision, False)
+    getattr(nb, _NB_ROWS[core])(x2, v2, t, r2, fast and x2.dtype == np.float32)
     return res
 
 
@@ -719,7 +728,7 @@ def _small_reduced(
     res = np.empty(x.shape if v_reduced else reduced, dtype=x.dtype)
     s = _product_softmax(x.reshape(-1, k), np.dtype(np.float64), 1.0, "accurate", False)
     v2, r2 = v.reshape(-1, 1 if v_reduced else k), res.reshape(-1, k if v_reduced else 1)
-    getattr(nb, _NB_ROWS[core])(s, v2, 1.0, r2)
+    getattr(nb, _NB_ROWS[core])(s, v2, 1.0, r2, False)
     return res
 
 
@@ -845,13 +854,15 @@ def _along_axis(
     # a block with a non-finite row goes on to the unfused path.
     nb = fwd = None
     if m2 is None and y is x:
-        if core in _NB_ROWS and precision == "accurate":
+        if core in _NB_ROWS:
             nb = _numba(y2, v2, res2)
         # "fast" takes the fused kernel too (float32 arithmetic for float32).
         if not from_output and core in _FUSED_VJP and k >= _fused_vjp_min_k(precision):
             fwd = fused(_FORWARD, y2, v2, res2)
     kind = _FUSED_VJP.get(core, 0)
     fast = precision == "fast"
+    # float32 arithmetic in the numba products: "fast" float32 only (float64 is float64).
+    fast32 = fast and y2.dtype == np.float32
     nb_rows = None if nb is None else getattr(nb, _NB_ROWS[core])
 
     def run(rows: slice) -> None:
@@ -863,7 +874,7 @@ def _along_axis(
             else:
                 with np.errstate(all="ignore"):
                     s = _product_softmax(y2[rows], cdt, t, precision, True)
-            nb_rows(s, v2[rows], t, res2[rows])
+            nb_rows(s, v2[rows], t, res2[rows], fast32)
             return
         with np.errstate(all="ignore"):
             mb = None if m2 is None else m2[rows]
