@@ -141,6 +141,25 @@ def test_softmax_fast_float64_short_rows(k):
     assert not np.array_equal(got, sigmax.softmax(x))
 
 
+@pytest.mark.parametrize("k", [2, 10, 64])
+def test_log_softmax_fast_float64_short_rows(k):
+    """float64 "fast" log_softmax rows of up to 64 entries take the short-row kernel with
+    plain differences and sums (`sigmax._numba_short._F64_FAST`): each row within
+    ``max |x_j - max(x)| + 6`` ULP, as everywhere, and not "accurate"'s bits (so the test
+    sees that path)."""
+    from sigmax import _numba_kernels
+
+    if _numba_kernels.numba is None:
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(k)
+    x = np.concatenate([rng.uniform(-1, 1, (30, k)), rng.uniform(-300, 300, (30, k))])
+    got = np.asarray(sigmax.log_softmax(x, precision="fast"))
+    for g, row in zip(got, x, strict=True):
+        err = max_ulp(g, ref_log_softmax(row), np.float64)
+        assert err <= _gaps(row).max() + LOG_SOFTMAX_SLACK
+    assert not np.array_equal(got, sigmax.log_softmax(x))
+
+
 def test_softmax_fast_error_is_the_rounded_difference(backend):
     """The bound is not slack: with ``|x| <= 100`` float32 really loses tens of ULP, and
     "accurate" on the same rows does not (so the tests above would notice a regression)."""

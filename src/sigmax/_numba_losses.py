@@ -32,7 +32,14 @@ labels_block: Callable[..., bool]
 
 if numba is not None:
     from sigmax._numba_forward import _jit, _jit_sum, _row_sums, _two_diff
-    from sigmax._numba_short import _SHORT_SUB, _log1p_rest, _log1p_rest64, _shifted_rests
+    from sigmax._numba_short import (
+        _F32,
+        _F64,
+        _SHORT_SUB,
+        _log1p_rest,
+        _log1p_rest64,
+        _shifted_rests,
+    )
 
     @_jit_sum
     def _sum_diff(x: np.ndarray, m: float, compensate: bool) -> float:
@@ -125,24 +132,25 @@ if numba is not None:
         m: np.ndarray,
         rest: np.ndarray,
         lse: np.ndarray,
-        full: bool,
+        mode: int,
     ) -> bool:
         """`_labels` for rows of 2 to 64 entries, a sub-block at a time: the max, the
         shifted exps and each row's ``rest`` of the short-row kernels
         (:func:`sigmax._numba_short._shifted_rests`: the exps flat and vectorized, which a
         row of 10 is too short for), ``log1p(rest)`` vectorized across the rows, then each
-        row's value and gradient. float32 logits are differenced exactly in float64; `full` for
-        float64 logits (the exps and sums of float64 results, `_shifted_rests`)."""
+        row's value and gradient. float32 logits are differenced exactly in float64 (`mode`
+        `_F32`); float64 logits take `_F64` (the exps and sums of float64 results,
+        `_shifted_rests`)."""
         k = x.shape[1]
         step = max(1, _SHORT_SUB // k)
         for a in range(0, x.shape[0], step):
             xb = x[a : a + step]
             n = xb.shape[0]
-            if not _shifted_rests(xb, e, mb, m, rest, full):
+            if not _shifted_rests(xb, e, mb, m, rest, mode):
                 return False
             for j in range(n * k):  # the max entries' marks back to their exp, 1
                 e[j] = 1.0 if e[j] < 0.0 else e[j]
-            if val is not None and full:
+            if val is not None and mode == _F64:
                 for r in range(n):
                     lse[r] = _log1p_rest64(rest[r])
             elif val is not None:
@@ -174,8 +182,8 @@ if numba is not None:
             rows = max(1, _SHORT_SUB // k)
             e, mb = np.empty(rows * k), np.empty(rows * k)
             m, rest, lse = np.empty(rows), np.empty(rows), np.empty(rows)
-            full = x.dtype == np.float64
-            return bool(_short_labels(x, lab, float(ls), rw, val, grd, e, mb, m, rest, lse, full))
+            mode = _F64 if x.dtype == np.float64 else _F32
+            return bool(_short_labels(x, lab, float(ls), rw, val, grd, e, mb, m, rest, lse, mode))
         mode = 0 if x.dtype == np.float32 else (2 if compensate else 1)
         e = np.empty(k, np.float64)
         return bool(_labels(x, lab, float(ls), rw, val, grd, mode, e))

@@ -617,7 +617,7 @@ def _fused_rows(
     if short and kind == "softmax":
         return bool(nb.short_softmax(x2, r2, t, fast))
     if short and kind == "log_softmax":
-        return bool(nb.short_log_softmax(x2, r2))
+        return bool(nb.short_log_softmax(x2, r2, fast))
     if short:
         # The kernel finds the rows that cancelled: only those are refined.
         cancelled = nb.short_logsumexp(x2, r2)
