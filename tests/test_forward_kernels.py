@@ -23,7 +23,6 @@ if _numba_kernels.numba is None:  # pragma: no cover
     pytest.skip("numba is not installed", allow_module_level=True)
 
 from sigmax import _numba_forward as F  # noqa: E402
-from sigmax import _numba_short as S  # noqa: E402
 
 
 @numba.njit
@@ -119,18 +118,20 @@ def test_exp_float32_arithmetic_within_two_ulp_and_no_false_zero() -> None:
 
 
 def _log1p_rest_args() -> np.ndarray:
-    """rest in [0, 63] (rows of up to 64 entries): across each reduction boundary
-    2**k - 1, at both ends, and where 1 + rest is inexact in float64."""
+    """rest >= 0: in [0, 63] (rows of up to 64 entries) across each reduction boundary
+    2**k - 1, at both ends, and where 1 + rest is inexact in float64; then up to 1e300
+    (the row kernels: long rows, and rows of huge logits at a low temperature)."""
     rng = np.random.default_rng(11)
-    edges = np.array([2.0**k - 1 for k in range(1, 7)])
+    edges = np.array([2.0**k - 1 for k in [*range(1, 7), 20, 52, 53, 54, 100, 1000]])
     rest = np.concatenate(
         [
-            [0.0, 5e-324, 1e-300, 1e-17, 0.5, 63.0],
+            [0.0, 5e-324, 1e-300, 1e-17, 0.5, 63.0, 1e300, 2.0**1022],
             rng.uniform(0, 1, 2000),
             rng.uniform(0, 63, 2000),
+            np.exp(rng.uniform(np.log(63.0), np.log(1e300), 2000)),
             np.nextafter(edges, 0.0),
             edges,
-            np.nextafter(edges, 100.0),
+            np.nextafter(edges, np.inf),
             1.0 + rng.uniform(0, 1, 500) * 2.0**-40,
             rng.uniform(1, 63, 500) + 2.0**-30,
         ]
@@ -138,11 +139,11 @@ def _log1p_rest_args() -> np.ndarray:
     return rest
 
 
-def test_short_rows_log1p_is_accurate_to_2_to_the_minus_30() -> None:
-    """The float32 short-row log_softmax's log1p on [0, 63]."""
+def test_rows_log1p_is_accurate_to_2_to_the_minus_30() -> None:
+    """The log1p of float32 results' rows (short rows and the row kernel), rest >= 0."""
     rest = _log1p_rest_args()
     out = np.empty_like(rest)
-    _apply(S._log1p_rest, rest, out)
+    _apply(F._log1p_rest, rest, out)
     with mpmath.workdps(40):
         ref = np.array([float(mpmath.log1p(mpmath.mpf(float(v)))) for v in rest.tolist()])
     pos = ref > 0
@@ -154,12 +155,12 @@ def test_short_rows_log1p_is_accurate_to_2_to_the_minus_30() -> None:
 def _log1p64(r, out):  # type: ignore[no-untyped-def]
     # _log1p_rest64 is inlined by numba: it has no Python entry point of its own.
     for i in range(r.shape[0]):
-        out[i] = S._log1p_rest64(r[i])
+        out[i] = F._log1p_rest64(r[i])
 
 
-def test_short_rows_log1p_float64_within_about_one_ulp() -> None:
-    """The float64 short-row log_softmax's log1p on [0, 63]: the error of 1 + rest is
-    carried (TwoSum), so it stays within 1.5 ULP of log1p(rest) (measured 1.0)."""
+def test_rows_log1p_float64_within_about_one_ulp() -> None:
+    """The log1p of float64 results' rows, rest >= 0: the error of 1 + rest is carried
+    (TwoSum), so it stays within 1.5 ULP of log1p(rest) (measured 1.0)."""
     rest = _log1p_rest_args()
     out = np.empty_like(rest)
     _log1p64(rest, out)

@@ -54,43 +54,14 @@ bce_block: Callable[..., None]
 log_sigmoid_block: Callable[[np.ndarray, np.ndarray], None]
 log1p_unit: Callable[[np.ndarray, np.ndarray, bool], None]
 
-#: Coefficients ``2 / (2i + 1)`` of ``R(z) = sum_i c_i z^i``, i = 11 down to 1 (Horner order);
-#: results rounded to float32 take the last six.
-_ATANH = tuple(2.0 / (2 * i + 1) for i in range(11, 0, -1))
-
 if numba is not None:
-    from sigmax._numba_forward import _LN2_HI, _LN2_LO, _exp_tail, _exp_tail_for32, _jit, _opts
-
-    # Inlined by numba itself: LLVM's inliner finds the element function (exp, log1p and a
-    # division) too large and leaves a call in the loop, which then does not vectorize.
-    _jit_inline: Any = numba.njit(cache=True, fastmath={"contract"}, inline="always", **_opts)
-
-    @_jit
-    def _series(z: float, first: int) -> float:
-        # A constant trip count over a global tuple: LLVM unrolls it completely.
-        p = _ATANH[first]
-        for i in range(first + 1, len(_ATANH)):
-            p = p * z + _ATANH[i]
-        return p * z
-
-    @_jit
-    def _log1p_unit(u: float, full: bool) -> float:
-        """log1p(u) for u in [0, 1] (nan propagates), branch-free; `full` for float64
-        results, else for results rounded to float32."""
-        big = u >= 0.5
-        f = (u - 1.0) * 0.5 if big else u  # exact: 1/2 <= u <= 1 (Sterbenz)
-        s = f / (2.0 + f)
-        # Constant starts only: a variable index into the tuple is bounds-checked, and the
-        # check's exception path stops the loop from vectorizing.
-        r = _series(s * s, 0) if full else _series(s * s, 5)
-        hfsq = 0.5 * f * f
-        corr = hfsq - s * (hfsq + r)  # log1p(f) = f - corr, 0 <= corr <= f / 4 for f > 0
-        # ln 2 + f with its exact rounding error (Fast2Sum: ln 2 > |f|), so that the sum is
-        # rounded once more at the end only (at most 0.77 ULP measured, where
-        # `ln2 + (f - corr)` gave 0.99).
-        hi = _LN2_HI + f
-        lo = (_LN2_HI - hi) + f
-        return hi + ((lo + _LN2_LO) - corr) if big else f - corr
+    from sigmax._numba_forward import (
+        _exp_tail,
+        _exp_tail_for32,
+        _jit,
+        _jit_inline,
+        _log1p_unit,
+    )
 
     @_jit
     def _log1p_array(u: np.ndarray, out: np.ndarray, full: bool) -> None:

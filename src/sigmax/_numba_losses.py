@@ -31,15 +31,15 @@ __all__ = ["enabled", "labels_block"]
 labels_block: Callable[..., bool]
 
 if numba is not None:
-    from sigmax._numba_forward import _jit, _jit_sum, _row_sums, _two_diff
-    from sigmax._numba_short import (
-        _F32,
-        _F64,
-        _SHORT_SUB,
+    from sigmax._numba_forward import (
+        _jit,
+        _jit_sum,
         _log1p_rest,
         _log1p_rest64,
-        _shifted_rests,
+        _row_sums,
+        _two_diff,
     )
+    from sigmax._numba_short import _F32, _F64, _SHORT_SUB, _shifted_rests
 
     @_jit_sum
     def _sum_diff(x: np.ndarray, m: float, compensate: bool) -> float:

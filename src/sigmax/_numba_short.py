@@ -53,10 +53,7 @@ short_log_softmax: Callable[[np.ndarray, np.ndarray, bool], bool]
 short_logsumexp: Callable[[np.ndarray, np.ndarray], np.ndarray | None]
 
 if numba is not None:
-    from sigmax._numba_bce import _jit_inline, _log1p_unit
     from sigmax._numba_forward import (
-        _LN2_HI,
-        _LN2_LO,
         _exp_normal,
         _exp_normal_for32,
         _exp_ratio_for32,
@@ -64,6 +61,8 @@ if numba is not None:
         _exp_tail_f32,
         _jit,
         _jit_sum,
+        _log1p_rest,
+        _log1p_rest64,
         _neumaier,
         _rows,
         _two_diff,
@@ -268,32 +267,6 @@ if numba is not None:
                 return False
         return True
 
-    _LN2 = 0.6931471805599453
-
-    @_jit_inline
-    def _binade(w: float) -> tuple[float, float]:
-        """k and 2**-k with ``2**-k w`` in [1, 2), for w in [1, 64]: selects, not a log2 or
-        a branch, so that the loops over rows that call it vectorize."""
-        k = 0.0
-        sc = 1.0
-        for b in (2.0, 4.0, 8.0, 16.0, 32.0, 64.0):
-            big = w >= b
-            k += 1.0 if big else 0.0
-            sc *= 0.5 if big else 1.0
-        return k, sc
-
-    @_jit
-    def _log1p_rest(rest: float) -> float:
-        """log1p(rest) for rest in [0, 63], for float32 results: ``1 + rest = 2**k (1 + u)``
-        with u in [0, 1) exact (scaling by 2**-k and subtracting 1 round nothing), then the
-        vectorized log1p on [0, 1]; below 1, rest itself (k = 0, nothing rounded)."""
-        w = 1.0 + rest
-        k, sc = _binade(w)
-        # Below 1 take rest as it is: 1 + rest may round up to 2 there.
-        small = rest < 1.0
-        u = rest if small else w * sc - 1.0
-        return _log1p_unit(u, False) + (0.0 if small else k * _LN2)
-
     @_jit
     def _row_max(x: np.ndarray, m: np.ndarray, inside: np.ndarray, low: bool) -> None:
         """Each row's max, and whether the row lies in [-708, 700], where its exps (in
@@ -388,24 +361,6 @@ if numba is not None:
             if n and not _per_row(xb, ob, 1, 1.0, 0, skipped[:n]):
                 return False
         return True
-
-    # Inlined by numba: LLVM leaves a call to something this large in the loop over the
-    # rows, which then runs scalar (12x slower).
-    @_jit_inline
-    def _log1p_rest64(rest: float) -> float:
-        """log1p(rest) for rest in [0, 63] and float64 results: ``1 + rest = w + err``
-        exactly (TwoSum), ``w = 2**k (1 + f)`` with the scaling and the subtraction of 1
-        exact, ``u = f + err 2**-k`` rounded once, then the vectorized log1p on [0, 1] and
-        ``k ln 2`` in two parts; below 1, log1p(rest) directly. About 1 ULP."""
-        w = 1.0 + rest
-        bb = w - rest
-        err = (1.0 - bb) + (rest - (w - bb))
-        k, sc = _binade(w)
-        small = rest < 1.0
-        u = rest if small else (w * sc - 1.0) + err * sc
-        kl = 0.0 if small else k
-        # k * _LN2_HI is exact; the low part and log1p(u) are added below it.
-        return kl * _LN2_HI + (_log1p_unit(u, True) + kl * _LN2_LO)
 
     @_jit
     def _max_broadcast(x: np.ndarray, m: np.ndarray, mb: np.ndarray) -> None:
