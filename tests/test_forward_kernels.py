@@ -8,6 +8,9 @@ logic (chunk boundaries, temperature, rows that must fall back to the NumPy path
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import mpmath
 import numpy as np
 import pytest
@@ -23,6 +26,7 @@ if _numba_kernels.numba is None:  # pragma: no cover
     pytest.skip("numba is not installed", allow_module_level=True)
 
 from sigmax import _numba_forward as F  # noqa: E402
+from sigmax import _numba_short as S  # noqa: E402
 
 
 @numba.njit
@@ -294,6 +298,70 @@ def test_short_log_softmax_rows_out_of_range_do_not_depend_on_their_neighbours()
             lse = max(row) + mpmath.log(mpmath.fsum(mpmath.exp(v - max(row)) for v in row))
             ref = np.array([float(v - lse) for v in row]).astype(np.float32)
             np.testing.assert_allclose(got[i], ref, rtol=2 * np.finfo(np.float32).eps, atol=0)
+
+
+@numba.njit
+def _split_rests(e, em, out):  # type: ignore[no-untyped-def]
+    for i in range(e.shape[0]):
+        out[i] = S._split_rest(e[i], em[i])
+
+
+def test_split_rest_is_the_sum_of_its_terms() -> None:
+    """``rest = sum_j e_j / e_m - 1`` from the integer and fractional parts of the scaled
+    terms: within 2**-50 of the exact sum of the terms below the max plus the extra ties
+    (`math.fsum`), for confident rows (rest down to 1e-300), ties, equal rows, and maxima
+    across the range `_row_max` admits."""
+    rng = np.random.default_rng(13)
+    rows, ems = [], []
+    for k in (2, 3, 10, 33, 64):
+        for lo, hi in ((-1.0, 1.0), (-30.0, 0.0), (-700.0, 0.0)):
+            for top in (-650.0, -3.0, 0.0, 40.0, 700.0):
+                d = -np.abs(rng.uniform(lo, hi, k))  # the max is `top`
+                d[rng.integers(k)] = 0.0
+                if rng.random() < 0.3:
+                    d[rng.integers(k)] = 0.0  # a tie
+                e = np.exp(top + d)
+                rows.append(e)
+                ems.append(float(e.max()))  # bit for bit the max entry's exp, as the kernel
+    rows.append(np.full(10, math.exp(2.0)))  # equal entries: rest = 9
+    ems.append(math.exp(2.0))
+    got = np.empty(len(rows))
+    for i, (r, em) in enumerate(zip(rows, ems, strict=True)):
+        out = np.empty(1)
+        _split_rests(r[None, :], np.array([em]), out)
+        got[i] = out[0]
+        terms = sorted(r.tolist())
+        terms.remove(max(terms))  # one max entry out: the others count, ties included
+        want = math.fsum(terms) / em
+        assert abs(out[0] - want) <= 2.0**-50 * want, (r, out[0], want)
+    assert got.min() < 1e-250  # confident rows were in the test
+
+
+def test_short_log_softmax_rows_around_the_lowest_max() -> None:
+    """Rows whose max is just above or below -650 (the lowest `_split_rest` takes; below
+    it the per-row kernel) are within 1 ULP of mpmath on both sides."""
+    rng = np.random.default_rng(14)
+    tops = np.array([-649.0, -650.0, -650.5, -651.0, -700.0], np.float32)
+    x = (tops[:, None] - rng.uniform(0, 30, (5, 10))).astype(np.float32)
+    x[np.arange(5), rng.integers(0, 10, 5)] = tops
+    got = np.asarray(sigmax.log_softmax(x))
+    for i in range(5):
+        ref = [float(v) for v in _mp_log_softmax(x[i])]
+        assert ulps_apart_f32(got[i], ref) <= 1.0
+
+
+def _mp_log_softmax(row: np.ndarray) -> list[Any]:
+    with mpmath.workdps(60):
+        r = [mpmath.mpf(float(v)) for v in row]
+        lse = max(r) + mpmath.log(mpmath.fsum(mpmath.exp(v - max(r)) for v in r))
+        return [v - lse for v in r]
+
+
+def ulps_apart_f32(got: np.ndarray, ref: list[float]) -> float:
+    want = np.array(ref, np.float64)
+    return float(
+        np.max(np.abs(got.astype(np.float64) - want) / np.spacing(np.abs(want).astype(np.float32)))
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
