@@ -9,9 +9,9 @@ max at all: ``exp(x)`` runs flat over a sub-block of a few thousand entries at f
 before the ``exp``). Each row is then divided by its sum (softmax: compensated for float64
 results, plain for float64 ``"fast"``; for float32 results a float64 sum that may
 vectorize, whose few float64 eps a float32 rounding never sees), or reduced to its max
-``m`` and
-``rest = sum_{x_j < m} e_j / e_m + (ties - 1)`` for ``log1p(rest)`` (log_softmax), with a
-vectorized ``log1p`` over the sub-block's rows. Every loop over the rows is kept free of
+``m`` and ``rest = sum_j e_j / e_m - 1`` for ``log1p(rest)`` (log_softmax: the max entry
+subtracted exactly from an integer sum, `_split_rest`), with a vectorized ``log1p`` over
+the sub-block's rows. Every loop over the rows is kept free of
 branches and calls that stop it from vectorizing: a row of 10 has no room for overhead.
 
 That needs every ``exp`` of a row to be normal and its sum finite: a row with an entry below
@@ -25,9 +25,10 @@ log_softmax of float32 rows is computed that way in float64. For float64 results
 ``e_j / e_m`` would cost the max entry's ``log1p`` two more roundings than the 3-ULP budget
 has room for, so float64 rows are shifted after all: each row's max is broadcast over its
 entries, the exps of ``x - m`` (with the difference's exact rounding error) run flat, each
-row's ``rest`` is summed with TwoSum, and ``log1p(rest)`` on [0, 63] is vectorized with an
-exact reduction by powers of two. logsumexp (float32 and float64 rows) takes the same steps
-and returns ``m + log1p(rest)``, with the rows where that sum cancels flagged for
+row's ``rest`` is summed with TwoSum (plain sums and differences for ``"fast"``), and
+``log1p(rest)`` is vectorized with an exact reduction by powers of two. logsumexp
+(float32 and float64 rows) takes the same steps and returns ``m + log1p(rest)``, with the
+rows where that sum cancels flagged for
 :func:`sigmax.functions._logsumexp_refine` (only those rows are refined).
 
 Used by :mod:`sigmax.functions` for C-contiguous float32/float64 NumPy blocks when numba
