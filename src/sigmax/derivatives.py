@@ -36,7 +36,7 @@ kernels on C-contiguous float32 and float64 NumPy arrays along the last axis, wi
   float32 rows of the softmax and log_softmax VJPs use float32 arithmetic (1.5x faster at
   ``k = 10``), as the NumPy path's "fast" does.
 - From the logits, :func:`softmax_vjp`, :func:`softmax_jvp` and :func:`log_softmax_vjp` on rows
-  longer than 64 (16 with ``precision="fast"``) run one fused kernel per block
+  longer than 64 run one fused kernel per block
   (:func:`sigmax._numba_forward.rows_vjp`): each row's softmax into a scratch row, with the
   forward kernels' ``exp``, then the product while the row is in cache. That softmax is the
   unfused path's bit for bit (float32 input in float64 without compensation, float64 input with
@@ -655,19 +655,15 @@ _NB_ROWS: dict[Callable[..., Array], str] = {
 #: The products that :func:`sigmax._numba_forward.rows_vjp` fuses with the softmax, by kind.
 _FUSED_VJP: dict[Callable[..., Array], int] = {_softmax_core: 0, _log_softmax_vjp_core: 1}
 _FORWARD = "sigmax._numba_forward"
-#: "fast" rows this long take the fused kernel: the unfused path's NumPy products are slower
-#: (fused / unfused time 1.2 to 1.4 at k = 10, 0.6 to 0.85 at k = 16).
-_FUSED_VJP_MIN_K_FAST = 16
 
 
-def _fused_vjp_min_k(precision: str) -> int:
-    """The shortest rows that the fused VJP from the logits takes. "accurate"
-    rows of up to 64 take the unfused path: the short-row kernel's softmax (across rows) and
-    the numba product were 1.3 to 3.3x faster than the fused kernel at k = 16 to 48 (10^7
-    entries, 2 threads; 11.0 against 20.7 ms for the float32 softmax product at k = 32)."""
-    if precision == "accurate":
-        return _fn.FUSED_MIN_K  # tests set FUSED_MIN_K = 0 to run every k fused
-    return min(_fn.FUSED_MIN_K, _FUSED_VJP_MIN_K_FAST)
+def _fused_vjp_min_k() -> int:
+    """The shortest rows that the fused VJP from the logits takes, either precision. Shorter
+    rows take the unfused path: the short-row kernel's softmax (across rows) and the numba
+    product, 1.3 to 3.3x faster than the fused kernel at k = 16 to 48 for "accurate" (10^7
+    entries, 2 threads; 11.0 against 20.7 ms for the float32 softmax product at k = 32),
+    and 1.4 to 4.8x for "fast" (float32 k = 16: 6.3 against 30.5 ms)."""
+    return _fn.FUSED_MIN_K  # tests set FUSED_MIN_K = 0 to run every k fused
 
 
 def _small_rows(
@@ -691,7 +687,7 @@ def _small_rows(
     k, t = x.shape[-1], float(temperature)
     x2, v2, r2 = (x, v, res) if x.ndim == 2 else (a.reshape(-1, k) for a in (x, v, res))
     # _small_pair and small_out checked the arrays: `fused` and `_numba` need not.
-    if not from_output and core in _FUSED_VJP and k >= _fused_vjp_min_k(precision):
+    if not from_output and core in _FUSED_VJP and k >= _fused_vjp_min_k():
         fwd = fused(_FORWARD)
         if fwd is None or not fwd.rows_vjp(x2, v2, r2, _FUSED_VJP[core], t, precision == "fast"):
             return None
@@ -862,7 +858,7 @@ def _along_axis(
         if core in _NB_ROWS:
             nb = _numba(y2, v2, res2)
         # "fast" takes the fused kernel too (float32 arithmetic for float32).
-        if not from_output and core in _FUSED_VJP and k >= _fused_vjp_min_k(precision):
+        if not from_output and core in _FUSED_VJP and k >= _fused_vjp_min_k():
             fwd = fused(_FORWARD, y2, v2, res2)
     kind = _FUSED_VJP.get(core, 0)
     fast = precision == "fast"
