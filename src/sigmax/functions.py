@@ -927,7 +927,10 @@ def log_softmax(
         NumPy only: where to write the result.
     precision : {"accurate", "fast"}, default="accurate"
         As for :func:`softmax`: ``"fast"`` trades the last ULPs for speed (within about
-        ``max |x - max(x)| + 6`` ULP) but still uses ``log1p``, never ``log(1 + S)``.
+        ``max |x - max(x)| + 6`` ULP) but still uses ``log1p``, never ``log(1 + S)``. One
+        float32 exception: where the other entries' exps fall below float32's normal range
+        (``x_j - max(x) < -87``) while their sum does not, the max entry (a log-probability
+        near ``-1e-38``) may be off by up to about ``k`` ULP more.
 
     Returns
     -------
