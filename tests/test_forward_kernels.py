@@ -9,7 +9,6 @@ logic (chunk boundaries, temperature, rows that must fall back to the NumPy path
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import mpmath
 import numpy as np
@@ -19,6 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import sigmax
+from _mpref import ref_log_softmax, ulp_errors
 from sigmax import _numba_kernels, functions
 
 numba = pytest.importorskip("numba")
@@ -346,22 +346,8 @@ def test_short_log_softmax_rows_around_the_lowest_max() -> None:
     x[np.arange(5), rng.integers(0, 10, 5)] = tops
     got = np.asarray(sigmax.log_softmax(x))
     for i in range(5):
-        ref = [float(v) for v in _mp_log_softmax(x[i])]
-        assert ulps_apart_f32(got[i], ref) <= 1.0
-
-
-def _mp_log_softmax(row: np.ndarray) -> list[Any]:
-    with mpmath.workdps(60):
-        r = [mpmath.mpf(float(v)) for v in row]
-        lse = max(r) + mpmath.log(mpmath.fsum(mpmath.exp(v - max(r)) for v in r))
-        return [v - lse for v in r]
-
-
-def ulps_apart_f32(got: np.ndarray, ref: list[float]) -> float:
-    want = np.array(ref, np.float64)
-    return float(
-        np.max(np.abs(got.astype(np.float64) - want) / np.spacing(np.abs(want).astype(np.float32)))
-    )
+        ref = ref_log_softmax(x[i].astype(np.float64))
+        assert ulp_errors(got[i], ref, np.float32).max() <= 1.0
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
