@@ -359,7 +359,7 @@ def test_nonfinite_logits():
     [sigmoid_jvp, sigmoid_vjp, softmax_jvp, softmax_vjp, log_softmax_jvp, log_softmax_vjp],
     ids=lambda f: f.__name__,
 )
-def test_shape_mismatch_names_the_argument(fn):
+def test_bad_operands_name_the_argument(fn):
     name = "tangent" if fn.__name__.endswith("jvp") else "cotangent"
     with pytest.raises(ValueError, match=f"`{name}` must have"):
         fn(np.zeros((2, 3)), np.zeros((2, 4)))
@@ -369,6 +369,13 @@ def test_shape_mismatch_names_the_argument(fn):
         fn(np.zeros((2, 3)), np.zeros((2, 3), complex))
     with pytest.raises(TypeError, match=r"`x`|`s`"):
         fn(np.zeros((2, 3), complex), np.zeros((2, 3)))
+    # A masked array's mask would be dropped: refused, naming the argument.
+    x = np.zeros((2, 3))
+    masked = np.ma.array(x, mask=np.eye(2, 3, dtype=bool))
+    with pytest.raises(TypeError, match=rf"`{name}` must not be a numpy\.ma\.MaskedArray"):
+        fn(x, masked)
+    with pytest.raises(TypeError, match=r"`x` must not be a numpy\.ma\.MaskedArray"):
+        fn(masked, x)
 
 
 def test_logsumexp_cotangent_shape():

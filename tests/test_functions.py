@@ -90,6 +90,24 @@ def test_bad_axis_and_where_name_the_argument(fn):
 
 
 @pytest.mark.parametrize("fn", [sigmoid, log_sigmoid, softmax, log_softmax, logsumexp, hardmax])
+def test_ndarray_subclasses(fn, tmp_path):
+    x = np.array([[0.5, -2.0, 3.0], [1.0, 1.0, -40.0]])
+    want = np.asarray(fn(x))
+    # A masked array would lose its mask in the kernels: refused, naming the argument.
+    with pytest.raises(TypeError, match=r"`x` must not be a numpy\.ma\.MaskedArray"):
+        fn(np.ma.array(x, mask=x < 0))
+    # Other subclasses are computed as their plain ndarray, and give a plain ndarray.
+    mm = np.memmap(tmp_path / "x.f8", dtype=np.float64, mode="w+", shape=x.shape)
+    mm[...] = x
+    with pytest.warns(PendingDeprecationWarning):
+        matrix = np.matrix(x)
+    for sub in (mm, matrix):
+        got = fn(sub)
+        assert type(got) is np.ndarray
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("fn", [sigmoid, log_sigmoid, softmax, log_softmax, logsumexp, hardmax])
 def test_input_types(fn):
     with pytest.raises(TypeError, match="`x`"):
         fn(np.array([1 + 2j]))

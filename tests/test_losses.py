@@ -603,6 +603,13 @@ def test_bad_input_messages() -> None:
         softmax_cross_entropy(z, [0, 1, 2, 0], axis=(0, 1))
     with pytest.raises(TypeError, match="complex"):
         softmax_cross_entropy(z.astype(complex), [0, 1, 2, 0])
+    masked = np.ma.array(z, mask=z < 0)
+    with pytest.raises(TypeError, match=r"`logits` must not be a numpy\.ma\.MaskedArray"):
+        softmax_cross_entropy(masked, [0, 1, 2, 0])
+    with pytest.raises(TypeError, match=r"`labels` must not be a numpy\.ma\.MaskedArray"):
+        softmax_cross_entropy(z, np.ma.array([0, 1, 2, 0], mask=[0, 1, 0, 0]))
+    with pytest.raises(TypeError, match=r"`targets` must not be a numpy\.ma\.MaskedArray"):
+        sigmoid_cross_entropy(z, np.ma.array(np.zeros((4, 3)), mask=z < 0))
     with pytest.raises(ValueError, match=r"`vector` must have shape \(4, 3\)"):
         softmax_cross_entropy_hvp(z, np.zeros((4, 2)))
     # the float tolerance on row sums scales with the dtype

@@ -32,6 +32,7 @@ __all__ = [
     "fused",
     "is_numpy",
     "namespace",
+    "plain_ndarray",
     "result_dtype",
     "scratch",
     "unwrap_scalar",
@@ -100,6 +101,8 @@ def namespace(x: Any, name: str = "x") -> tuple[Array, Namespace]:
                 f"`{name}` must be an array or a nested sequence of numbers, "
                 f"got {type(x).__name__}: {exc}"
             ) from None
+    if isinstance(x, np.ndarray) and type(x) is not np.ndarray:
+        x = plain_ndarray(x, name)
     if type(x) is np.ndarray:
         # The common case without array-api-compat's dispatch and NumPy's isdtype, which
         # cost several microseconds a call (most of a call on a small array).
@@ -112,6 +115,24 @@ def namespace(x: Any, name: str = "x") -> tuple[Array, Namespace]:
     xp = array_api_compat.array_namespace(x)
     check_real_input(x, xp, name)
     return x, xp
+
+
+def plain_ndarray(x: np.ndarray, name: str) -> np.ndarray:
+    """An ndarray subclass (``np.matrix``, ``np.memmap``, ...) as a plain ndarray view, as
+    the kernels and the results are plain arrays. A masked array is refused: its mask would
+    be silently dropped."""
+    if isinstance(x, np.ma.MaskedArray):
+        # The functions' logits are "x"; softmax, log_softmax and logsumexp take a mask.
+        hint = (
+            "; softmax, log_softmax and logsumexp take the valid entries as `where=~x.mask`"
+            if name == "x"
+            else ""
+        )
+        raise TypeError(
+            f"`{name}` must not be a numpy.ma.MaskedArray (its mask would be ignored): pass "
+            f"`{name}.filled(value)` or `np.asarray({name})`{hint}"
+        )
+    return np.asarray(x)
 
 
 #: array-api-compat's NumPy namespace, what `array_namespace` gives for a NumPy array.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import operator
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -141,6 +142,13 @@ def to_numpy(a: Any) -> np.ndarray:
         return np.asarray(a)
     except (TypeError, ValueError, RuntimeError):
         return np.from_dlpack(a)
+
+
+def is_traced(a: Any) -> bool:
+    """Whether `a` is a JAX tracer (inside ``jax.jit``, ``jax.grad``, ``jax.vmap``...), whose
+    values cannot be read on the host: the losses then check its shape and dtype only."""
+    jax = sys.modules.get("jax")  # never imported here: a tracer means JAX is loaded
+    return jax is not None and isinstance(a, jax.core.Tracer)
 
 
 def _where_text(idx: tuple[int, ...]) -> str:

@@ -69,6 +69,7 @@ from sigmax._array_api import (
     is_numpy,
     moveaxes_last,
     namespace,
+    plain_ndarray,
     result_dtype,
     scratch,
     small_along_last,
@@ -121,6 +122,8 @@ def _operand(v: Any, x: Array, xp: Namespace, name: str, x_name: str) -> tuple[A
         # Both NumPy: the common case, without array-api-compat's dispatch.
         check_real_numpy_dtype(v.dtype, name)
         return v, False
+    if isinstance(v, np.ndarray) and type(v) is not np.ndarray:
+        v = plain_ndarray(v, name)
     weak = isinstance(v, (list, tuple, int, float, bool))
     if weak or isinstance(v, np.generic) or not array_api_compat.is_array_api_obj(v):
         try:

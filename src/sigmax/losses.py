@@ -27,6 +27,12 @@ computed in float64 for both precisions. ``SIGMAX_DISABLE_NUMBA=1`` selects the 
 
 Integer labels and probability targets go to separate functions; nothing is guessed from the
 dtype.
+
+Under JAX's transformations (``jax.jit``, ``jax.grad``, ``jax.vmap``) the losses trace like
+any JAX function. Labels, targets and weights that are traced there cannot be read on the
+host, so only their shapes and dtypes are checked: a label out of range or a target outside
+[0, 1] gives a meaningless value instead of an error, as in optax. Called eagerly, the
+same inputs raise ``ValueError`` (``tests/test_jax_transforms.py``).
 """
 
 from __future__ import annotations
@@ -62,6 +68,7 @@ from sigmax._validation import (
     check_shape,
     check_unit_interval,
     check_where,
+    is_traced,
     to_numpy,
 )
 from sigmax.functions import _Parts, _softmax_kernel
@@ -110,6 +117,24 @@ def _operand(a: Any, xp: Namespace, like: Array, dtype: Any) -> Array:
     if is_numpy(xp):
         return np.asarray(a, dtype=dtype)
     return xp.asarray(np.asarray(a), dtype=dtype, device=array_api_compat.device(like))
+
+
+def _traced(a: Array, xp: Namespace, dtype: Any, name: str) -> Array:
+    """A JAX tracer (`is_traced`: inside ``jax.jit``, ``grad`` or ``vmap``) in `dtype`, for
+    logits in the same namespace: its values are not checked, as they cannot be read."""
+    if array_api_compat.array_namespace(a) is not xp:
+        raise TypeError(
+            f"`{name}` must be an array of the same library as `logits`, got a JAX tracer"
+        )
+    return xp.astype(a, dtype)
+
+
+def _weights(w: Any, name: str, xp: Namespace, like: Array, dtype: Any) -> Array:
+    """`pos_weight` or `class_weight` in `like`'s namespace: finite and >= 0 (checked when
+    its values can be read)."""
+    if is_traced(w):
+        return _traced(w, xp, dtype, name)
+    return _operand(check_nonnegative_weights(w, name), xp, like, dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -185,26 +210,29 @@ def _sigmoid_setup(
         # Trusted targets (a solver's loop over data it checked once).
         t = np.asarray(targets)
     elif targets is not None:
-        tn = to_numpy(namespace(targets, "targets")[0])
-        check_shape(tn, tuple(x.shape), "targets", "the shape of `logits`")
-        check_unit_interval(tn, "targets")
-        # NumPy targets are converted block by block, not copied whole into float64.
-        t = tn if is_numpy(xp) else _operand(tn, xp, x, cdt)
+        tx = namespace(targets, "targets")[0]
+        check_shape(tx, tuple(x.shape), "targets", "the shape of `logits`")
+        if is_traced(tx):
+            t = _traced(tx, xp, cdt, "targets")
+        else:
+            tn = to_numpy(tx)
+            check_unit_interval(tn, "targets")
+            # NumPy targets are converted block by block, not copied whole into float64.
+            t = tn if is_numpy(xp) else _operand(tn, xp, x, cdt)
     elif targets_required:
         raise TypeError("`targets` is required")
     pw = None
     if pos_weight is not None:
-        pwn = check_nonnegative_weights(pos_weight, "pos_weight")
+        pw = _weights(pos_weight, "pos_weight", xp, x, cdt)
+        pw_shape = tuple(np.shape(pw))
         try:
-            np.broadcast_shapes(pwn.shape, tuple(x.shape))
-            if np.broadcast_shapes(pwn.shape, tuple(x.shape)) != tuple(x.shape):
+            if np.broadcast_shapes(pw_shape, tuple(x.shape)) != tuple(x.shape):
                 raise ValueError
         except ValueError:
             raise ValueError(
                 f"`pos_weight` must be broadcastable to the shape of `logits` {tuple(x.shape)}, "
-                f"got shape {pwn.shape}"
+                f"got shape {pw_shape}"
             ) from None
-        pw = _operand(pwn, xp, x, cdt)
     valid = check_where(where, x, xp) if where is not None else None
     return x, xp, dtype, cdt, t, pw, valid, ls
 
@@ -402,7 +430,8 @@ def _sigmoid_run(
 _SIGMOID_PARAMS = r"""    logits : array, shape (...)
         Logits. Any Array API array; integers promote to the default float.
     targets : array, shape of `logits`
-        Targets in [0, 1]: 0/1 for binary and multi-label indicator data, or soft targets.
+        Targets in [0, 1]: 0/1 for binary and multi-label indicator data, or soft targets
+        (not checked when traced by ``jax.jit``; see the module notes).
     pos_weight : float or array broadcastable to `logits`, optional
         Weight :math:`w_+ \ge 0` of the positive term (as in PyTorch's ``pos_weight``), for
         example one per label of shape ``(n_labels,)``.
@@ -1026,8 +1055,8 @@ def _labels_setup(
 ) -> tuple[Array, Array | None, Array | None]:
     """Checked labels (ignored ones set to 0), per-row weights and the ignored rows."""
     xp, k = rows.xp, rows.k
-    lab_np = to_numpy(namespace(labels, "labels")[0])
-    check_shape(lab_np, rows.lead, "labels", "the shape of `logits` without `axis`")
+    lab_x = namespace(labels, "labels")[0]
+    check_shape(lab_x, rows.lead, "labels", "the shape of `logits` without `axis`")
     if ignore_index is not None:
         if isinstance(ignore_index, bool):
             raise TypeError(f"`ignore_index` must be an int or None, got {ignore_index!r}")
@@ -1037,7 +1066,9 @@ def _labels_setup(
             raise TypeError(
                 f"`ignore_index` must be an int or None, got {ignore_index!r}"
             ) from None
-    lab = check_labels(lab_np, k, ignore_index)
+    if is_traced(lab_x) or is_traced(class_weight):
+        return _traced_labels(rows, lab_x, class_weight, ignore_index)
+    lab = check_labels(to_numpy(lab_x), k, ignore_index)
     ignored_np = None
     if ignore_index is not None:
         ignored_np = lab == ignore_index
@@ -1056,6 +1087,34 @@ def _labels_setup(
     rw = None if row_w_np is None else _operand(row_w_np, xp, rows.x, rows.cdt)
     ig = None if ignored_np is None else xp.asarray(ignored_np, device=dev)
     return lab_x, rw, ig
+
+
+def _traced_labels(
+    rows: _Rows, labels: Array, class_weight: Any, ignore_index: int | None
+) -> tuple[Array, Array | None, Array | None]:
+    """`_labels_setup` inside a JAX transformation, where the labels' (or the class
+    weights') values cannot be read: their dtype and shape are checked, not their range."""
+    xp = rows.xp
+    if xp.isdtype(labels.dtype, "bool") or not xp.isdtype(
+        labels.dtype, ("integral", "real floating")
+    ):
+        raise TypeError(f"`labels` must hold integer class indices, got dtype {labels.dtype}")
+    if array_api_compat.array_namespace(labels) is not xp:
+        raise TypeError("`labels` must be an array of the same library as `logits`")
+    if xp.isdtype(labels.dtype, "real floating"):
+        labels = xp.astype(labels, xp.int32)
+    ig = None
+    if ignore_index is not None:
+        ig = labels == ignore_index
+        labels = xp.where(ig, xp.zeros_like(labels), labels)
+    rw = None
+    if class_weight is not None:
+        cw = _weights(class_weight, "class_weight", xp, rows.x, rows.cdt)
+        if tuple(cw.shape) != (rows.k,):
+            raise ValueError(f"`class_weight` must have shape {(rows.k,)}, got {tuple(cw.shape)}")
+        # Array API take: 1-D indices.
+        rw = xp.reshape(xp.take(cw, xp.reshape(labels, (-1,))), tuple(labels.shape))
+    return labels, rw, ig
 
 
 def _softmax_labels_run(
@@ -1104,6 +1163,7 @@ _SOFTMAX_LABEL_PARAMS = r"""    logits : array, shape (..., n_classes, ...)
         Logits, classes along `axis`. Any Array API array.
     labels : array of ints, shape of `logits` without `axis`
         Class indices in ``[0, n_classes)``. Floats are accepted when they are whole numbers.
+        (Not checked when traced by ``jax.jit``; see the module notes.)
     axis : int, default=-1
         The class axis.
     class_weight : array, shape (n_classes,), optional
@@ -1245,8 +1305,12 @@ def softmax_cross_entropy_value_and_grad(
 def _targets_run(logits: Any, targets: Any, axis: Any, where: Any, want: str) -> Any:
     rows = _Rows(logits, axis, where)
     xp = rows.xp
-    tn = to_numpy(namespace(targets, "targets")[0])
-    check_shape(tn, tuple(rows.x.shape), "targets", "the shape of `logits`")
+    tx = namespace(targets, "targets")[0]
+    check_shape(tx, tuple(rows.x.shape), "targets", "the shape of `logits`")
+    if is_traced(tx):
+        t = rows.moved(_traced(tx, xp, rows.cdt, "targets"))
+        return _run_rows(rows, t, False, 0.0, None, None, want)
+    tn = to_numpy(tx)
     tn_moved = np.moveaxis(tn, rows.axis, -1) if tn.ndim else tn
     check_probability_rows(tn_moved, float(xp.finfo(rows.dtype).eps), "targets")
     t = _operand(tn_moved, xp, rows.x, rows.cdt)
@@ -1267,7 +1331,8 @@ def softmax_cross_entropy_with_targets(
     logits : array, shape (..., n_classes, ...)
     targets : array, shape of `logits`
         Probability rows along `axis`: entries in [0, 1] summing to 1 within
-        ``max(16, n_classes) * eps`` of the logits' dtype.
+        ``max(16, n_classes) * eps`` of the logits' dtype (not checked when traced by
+        ``jax.jit``; see the module notes).
     axis : int, default=-1
     where : bool array broadcastable to `logits`, optional
         Classes that take part; a positive target on a masked class gives ``inf``.
@@ -1336,6 +1401,8 @@ def _row_scale(rows: _Rows, sample_weight: Any) -> Array | None:
         return None
     sw, _ = namespace(sample_weight, "sample_weight")
     check_shape(sw, rows.lead, "sample_weight", "one weight per row of `logits`")
+    if is_traced(sw):
+        return _traced(sw, rows.xp, rows.cdt, "sample_weight")
     return _operand(to_numpy(sw).astype(np.float64), rows.xp, rows.x, rows.cdt)
 
 
