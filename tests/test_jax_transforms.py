@@ -147,3 +147,45 @@ def test_traced_values_are_not_checked_but_shapes_and_dtypes_are() -> None:
         jax.jit(lambda z, t, pw: sigmax.sigmoid_cross_entropy(z, t, pos_weight=pw))(
             Z, TARGETS, jnp.ones(3)
         )
+
+
+def test_jax_without_x64_is_never_asked_for_64_bit_dtypes() -> None:
+    """JAX's default (x64 off) has no float64 or int64, and asking for them warns and
+    truncates: sigmax takes the namespace's own dtypes there (float32 compute, int32 ids).
+    conftest.py turns x64 on for the suite; this test turns it off for itself."""
+    import warnings
+
+    from sigmax.heads import SigmoidHead, SoftmaxHead
+    from sigmax.sampled import full_softmax_evaluate, negative_sampling_loss, sampled_softmax_loss
+
+    rng = np.random.default_rng(7)
+    jax.config.update("jax_enable_x64", False)
+    try:
+        z = jnp.asarray(np.array([[-1.0, 0.05, 2.0], [0.2, 3.0, -4.0]], np.float32))
+        y = jnp.asarray([2, 1])
+        h = jnp.asarray(rng.standard_normal((2, 3)).astype(np.float32))
+        w = jnp.asarray(rng.standard_normal((40, 3)).astype(np.float32))
+        b = jnp.zeros(40, jnp.float32)
+        neg = jnp.asarray([5, 6, 7])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            decided = SigmoidHead().decide(z)
+            top = SoftmaxHead().decide(z)
+            losses = [
+                sigmax.log_softmax(z),
+                sigmax.softmax_cross_entropy(z, y),
+                jax.jit(sigmax.softmax_cross_entropy)(z, y),
+                negative_sampling_loss(h, w, b, y, neg).value,
+                sampled_softmax_loss(h, w, b, y, neg, log_q=(jnp.zeros(2), jnp.zeros(3))).value,
+            ]
+            evaluation = full_softmax_evaluate(h, w, b, y, k=3)
+        assert decided.dtype == jnp.int32
+        np.testing.assert_array_equal(np.asarray(decided), [[0, 1, 1], [1, 1, 0]])
+        np.testing.assert_array_equal(np.asarray(top), [2, 1])
+        assert all(v.dtype == jnp.float32 for v in losses)
+        assert evaluation.top_k.dtype == jnp.int32
+        # The same classes as NumPy's evaluation of the same numbers.
+        ref = full_softmax_evaluate(np.asarray(h), np.asarray(w), np.asarray(b), np.asarray(y), k=3)
+        np.testing.assert_array_equal(np.asarray(evaluation.top_k), ref.top_k)
+    finally:
+        jax.config.update("jax_enable_x64", True)

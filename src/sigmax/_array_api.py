@@ -30,6 +30,7 @@ __all__ = [
     "env_flag",
     "full",
     "fused",
+    "index_dtype",
     "is_numpy",
     "namespace",
     "plain_ndarray",
@@ -151,6 +152,13 @@ def result_dtype(x: Array, xp: Namespace) -> Any:
         return x.dtype
     info = xp.__array_namespace_info__()
     return info.default_dtypes(device=array_api_compat.device(x))["real floating"]
+
+
+def index_dtype(xp: Namespace, like: Array) -> Any:
+    """The namespace's default integer dtype on `like`'s device: int64, or int32 where there
+    is no int64 (JAX without x64, where asking for int64 warns and truncates)."""
+    info = xp.__array_namespace_info__()
+    return info.default_dtypes(device=array_api_compat.device(like))["integral"]
 
 
 def compute_dtype(dtype: Any, xp: Namespace, x: Array | None = None) -> Any:

@@ -32,7 +32,14 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from sigmax._array_api import Array, Namespace, compute_dtype, is_numpy, namespace
+from sigmax._array_api import (
+    Array,
+    Namespace,
+    compute_dtype,
+    index_dtype,
+    is_numpy,
+    namespace,
+)
 from sigmax._validation import (
     check_label_smoothing,
     check_labels,
@@ -355,7 +362,8 @@ class SigmoidHead(Head):
         x, xp = _logits2(logits)
         # sigma(z) > thr  <=>  z > logit(thr): compare logits, not rounded probabilities.
         cut = math.log(thr) - math.log1p(-thr)
-        d = xp.astype(xp.astype(x, xp.float64) > cut, xp.int64)
+        # float64 and int64 where the namespace has them (not JAX without x64).
+        d = xp.astype(xp.astype(x, compute_dtype(x.dtype, xp, x)) > cut, index_dtype(xp, x))
         return xp.reshape(d, (-1,)) if self._binary(x) else d
 
 

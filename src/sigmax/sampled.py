@@ -28,7 +28,15 @@ from typing import Any, NamedTuple
 import array_api_compat
 import numpy as np
 
-from sigmax._array_api import Array, Namespace, compute_dtype, is_numpy, namespace, result_dtype
+from sigmax._array_api import (
+    Array,
+    Namespace,
+    compute_dtype,
+    index_dtype,
+    is_numpy,
+    namespace,
+    result_dtype,
+)
 from sigmax.functions import log_sigmoid, log_softmax, logsumexp, sigmoid, softmax
 from sigmax.sampling import (
     HeadUniformSampler,
@@ -124,7 +132,7 @@ def _check_ids(ids: Any, n_classes: int, name: str, xp: Namespace, like: Array) 
             raise ValueError(
                 f"`{name}` must be in [0, {n_classes}), got {int(flat[i])} at flat index {i}"
             )
-    return xp.astype(ids, xp.int64, copy=False)
+    return xp.astype(ids, index_dtype(xp, like), copy=False)
 
 
 class _Inputs(NamedTuple):
@@ -436,7 +444,7 @@ def _log_q_pair(
     for part in pair:
         if isinstance(part, np.ndarray) or not hasattr(part, "__array_namespace__"):
             part = xp.asarray(np.asarray(part, dtype=np.float64), device=dev)
-        part = xp.astype(part, xp.float64 if hasattr(xp, "float64") else like.dtype)
+        part = xp.astype(part, compute_dtype(like.dtype, xp, like))
         if expected_counts is not None:
             with np.errstate(divide="ignore"):
                 part = xp.log(part)
@@ -789,6 +797,7 @@ def full_softmax_evaluate(
     chunk_classes = _pos_int(chunk_classes, "chunk_classes")
     chunk_rows = _pos_int(chunk_rows, "chunk_rows")
     dev = array_api_compat.device(a.hidden)
+    ints = index_dtype(xp, a.hidden)
     has_labels = labels is not None
     value_parts, top_parts = [], []
     for r0 in range(0, n, chunk_rows):
@@ -800,14 +809,14 @@ def full_softmax_evaluate(
         rest = xp.zeros((nr,), dtype=a.cdt, device=dev)
         xy = xp.zeros((nr,), dtype=a.cdt, device=dev)
         best_v = xp.full((nr, 0), -math.inf, dtype=a.cdt, device=dev)
-        best_i = xp.zeros((nr, 0), dtype=xp.int64, device=dev)
+        best_i = xp.zeros((nr, 0), dtype=ints, device=dev)
         for c0 in range(0, n_classes, chunk_classes):
             c1 = min(c0 + chunk_classes, n_classes)
             z = h @ a.weights[c0:c1, :].T
             if a.biases is not None:
                 z = z + a.biases[None, c0:c1]
             z = xp.astype(z, a.cdt)
-            cols = xp.arange(c0, c1, dtype=xp.int64, device=dev)
+            cols = xp.arange(c0, c1, dtype=ints, device=dev)
             if has_labels:
                 hit = cols[None, :] == y[:, None]
                 xy = xy + xp.sum(xp.where(hit, z, xp.zeros_like(z)), axis=1)
@@ -837,7 +846,7 @@ def full_softmax_evaluate(
         top_parts.append(best_i)
         if has_labels:
             value_parts.append((m - xy) + xp.log1p(rest))
-    top_k = xp.concat(top_parts, axis=0) if top_parts else xp.zeros((0, k), dtype=xp.int64)
+    top_k = xp.concat(top_parts, axis=0) if top_parts else xp.zeros((0, k), dtype=ints)
     if not has_labels:
         return FullSoftmaxEvaluation(None, top_k, None, None)
     value = (
