@@ -382,3 +382,34 @@ def test_small_logsumexp_matches_the_general_path(rng, k, dtype, backend):
     else:
         np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(logsumexp(x, keepdims=True)[:, 0], got)
+
+
+def test_concurrent_calls_from_user_threads() -> None:
+    """Several user threads calling at once share sigmax's block pool (each call's blocks
+    queue behind the others'): every result equals the same call made alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(5)
+    shapes = [(30_000, 10), (300, 1000), (8_000, 37), (60, 5000)]
+    xs = [
+        rng.standard_normal(shapes[i % 4]).astype(np.float32 if i % 2 else np.float64)
+        for i in range(8)
+    ]
+
+    def work(i: int) -> tuple[np.ndarray, ...]:
+        x = xs[i % 8]
+        return (
+            softmax(x),
+            log_softmax(x),
+            logsumexp(x),
+            sigmoid(x),
+            sigmax.softmax_vjp(x, x),
+            sigmax.softmax_cross_entropy(x, np.zeros(x.shape[0], int)),
+        )
+
+    alone = [work(i) for i in range(8)]
+    with ThreadPoolExecutor(6) as pool:
+        together = list(pool.map(work, list(range(8)) * 3))
+    for i, results in enumerate(together):
+        for got, want in zip(results, alone[i % 8], strict=True):
+            np.testing.assert_array_equal(got, want)
