@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import sigmax
+from _mpref import ulps_apart
 from sigmax import _array_api, hardmax, log_sigmoid, log_softmax, logsumexp, sigmoid, softmax
 
 inf, nan = np.inf, np.nan
@@ -185,7 +186,14 @@ def test_axis_equals_moveaxis(rng, fn, k, backend):
     got = fn(x, axis=k)
     moved = fn(np.moveaxis(x, k, -1))
     want = moved if fn is logsumexp else np.moveaxis(moved, -1, k)
-    np.testing.assert_array_equal(got, want)
+    if backend == "numpy" or fn is logsumexp or k == 2:
+        np.testing.assert_array_equal(got, want)
+    else:
+        # softmax and log_softmax over axis 0 (20 slices side by side) run on the column
+        # kernels, the moved slices on the row kernels: the same algorithm summed in
+        # another order, each within 3 ULP of mpmath (tests/test_columns.py), so at most
+        # 6 apart (3 measured over 300 random arrays).
+        assert ulps_apart(np.asarray(got), np.asarray(want)).max() <= 6
 
 
 @pytest.mark.parametrize("fn", ALONG_AXIS, ids=lambda f: f.__name__)

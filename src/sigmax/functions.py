@@ -39,7 +39,13 @@ short to vectorize along, so softmax skips the shift by the max (it is shift-inv
 ``exp`` would leave the normal range to the per-slice kernel; each slice's result depends on
 that slice alone. That kernel also takes longer softmax slices where it measured faster
 (`SHORT_SOFTMAX_MAX_K`: float32 ``"fast"`` at any length, float32 up to 160 entries,
-float64 up to 100). On a GPU, C-contiguous float32/float64
+float64 up to 100). softmax and log_softmax along an axis that is not the last (the channels
+of ``(N, C, H, W)`` segmentation logits, ``axis=1``) of a C-contiguous array run on column
+kernels (:mod:`sigmax._numba_columns`) when at least `COLUMNS_MIN_WIDTH` slices lie side by
+side in memory: they vectorize across those slices instead of moving the axis last, with the
+same algorithm and bounds, and return a C-contiguous array. Its results may differ in the
+last bits (at most 3 ULP measured) from the same slices moved last. On a GPU, C-contiguous
+float32/float64
 CuPy arrays and torch CUDA tensors (when CuPy is installed) run fused CUDA kernels along the
 last axis (:mod:`sigmax._cuda_forward`: one launch, computed in float64, the same IEEE rules;
 ``SIGMAX_DISABLE_CUDA=1`` turns them off).
@@ -54,6 +60,7 @@ compensation there: within 4 ULP whatever the spread of the row.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -550,6 +557,14 @@ _FUSED_KIND = {"softmax": 0, "log_softmax": 1, "logsumexp": 2}
 #: The optional fused kernels (numba), used on C-contiguous float32/float64 blocks.
 _FORWARD = "sigmax._numba_forward"
 _SHORT = "sigmax._numba_short"
+_COLUMNS = "sigmax._numba_columns"
+#: softmax and log_softmax along an axis that is not the last run on the column kernels
+#: when at least this many slices lie side by side in memory (the product of the axes after
+#: `axis`): they vectorize across those slices. (Tests set it to 0 to take every such
+#: case; fewer side by side, the axis is moved last.)
+COLUMNS_MIN_WIDTH = 16
+#: Slices per call of the column kernel (one block of `block_rows` each).
+_COLUMNS_PER_CALL = 1 << 13
 #: Shorter slices stay on the NumPy path, which runs them transposed at SIMD speed across
 #: rows; the fused kernels vectorize along a slice. (Tests set it to 0 to run every case on
 #: the fused kernels.)
@@ -674,6 +689,61 @@ def _small_logsumexp(x: Any, axis: Axis, where: Any, keepdims: bool) -> np.ndarr
     return res if keepdims else res[..., 0]
 
 
+def _columns_call(
+    x: np.ndarray,
+    axis: Axis,
+    kind: str,
+    t: float,
+    dtype: Any,
+    precision: str,
+    out: np.ndarray | None,
+) -> np.ndarray | None:
+    """softmax or log_softmax of the C-contiguous float32/float64 `x` along one axis that
+    is not the last, on the column kernels (:mod:`sigmax._numba_columns`): `x` as ``(N, C,
+    S)``, the slices the columns of each ``(C, S)`` block. None when they do not apply
+    (numba missing or disabled, fewer than `COLUMNS_MIN_WIDTH` columns, another layout or
+    dtype) or decline the array (a nan or an infinity): the general path takes it."""
+    if kind == "logsumexp" or x.dtype != dtype or dtype.char not in "fd":
+        return None
+    if not x.flags.c_contiguous or x.ndim < 2:
+        return None
+    axes = check_axis(axis, x.ndim)
+    if len(axes) != 1 or axes[0] == x.ndim - 1:
+        return None
+    ax = axes[0]
+    n, c, s = math.prod(x.shape[:ax]), x.shape[ax], math.prod(x.shape[ax + 1 :])
+    if s < COLUMNS_MIN_WIDTH or n * c * s == 0:
+        return None
+    res = (
+        out
+        if isinstance(out, np.ndarray)
+        and out.shape == x.shape
+        and out.dtype == dtype
+        and out.flags.c_contiguous
+        and not np.may_share_memory(out, x)
+        else np.empty(x.shape, dtype=dtype)
+    )
+    nb = fused(_COLUMNS, x, res)
+    if nb is None:
+        return None
+    x3, r3 = x.reshape(n, c, s), res.reshape(n, c, s)
+    per = max(1, min(s, _COLUMNS_PER_CALL))
+    parts = -(-s // per)
+    k = _FUSED_KIND[kind]
+    fast = precision == "fast"
+    declined: list[bool] = []
+
+    def run(units: slice) -> None:
+        for u in range(units.start, units.stop):
+            i, a = divmod(u, parts)
+            if not nb.columns_forward(x3, r3, k, t, fast, i, a * per, min(s, (a + 1) * per)):
+                declined.append(True)
+                return
+
+    block_rows(n * parts, c * per, run, block_elements=FUSED_BLOCK_ELEMENTS)
+    return None if declined else res
+
+
 def _along_axis(
     x: Any,
     axis: Axis,
@@ -701,6 +771,18 @@ def _along_axis(
         z = ns.astype(z, cdt)
         return z / t if t != 1.0 else z
 
+    if (
+        k
+        and v is None
+        and not reduce
+        and is_numpy(xp)
+        and (cols := _columns_call(x, axis, _KIND[kernel.__name__], t, dtype, precision, out))
+        is not None
+    ):
+        if out is not None and cols is not out:
+            np.copyto(check_out(out, tuple(x.shape), dtype, xp), cols)
+            return out
+        return cols
     if k == 0:
         res = xp.full(out_shape, empty_value, dtype=dtype, device=array_api_compat.device(x))
     elif not is_numpy(xp):
