@@ -560,9 +560,13 @@ _SHORT = "sigmax._numba_short"
 _COLUMNS = "sigmax._numba_columns"
 #: softmax and log_softmax along an axis that is not the last run on the column kernels
 #: when at least this many slices lie side by side in memory (the product of the axes after
-#: `axis`): they vectorize across those slices. (Tests set it to 0 to take every such
-#: case; fewer side by side, the axis is moved last.)
+#: `axis`): they vectorize across those slices. Fewer side by side, the axis is moved last.
 COLUMNS_MIN_WIDTH = 16
+#: ... and when the slices are at most this long: beyond, a chunk of columns no longer fits
+#: in L2 and moving the axis last measured faster (softmax over axis 0 of 2 * 10^7 float32
+#: entries: 0.34x the moved path's time at 21 entries a slice, 0.84x at 1,000, 1.38x at
+#: 3,000; `benchmarks/results/functions.md`).
+COLUMNS_MAX_K = 1024
 #: Slices per call of the column kernel (one block of `block_rows` each).
 _COLUMNS_PER_CALL = 1 << 13
 #: Shorter slices stay on the NumPy path, which runs them transposed at SIMD speed across
@@ -701,8 +705,9 @@ def _columns_call(
     """softmax or log_softmax of the C-contiguous float32/float64 `x` along one axis that
     is not the last, on the column kernels (:mod:`sigmax._numba_columns`): `x` as ``(N, C,
     S)``, the slices the columns of each ``(C, S)`` block. None when they do not apply
-    (numba missing or disabled, fewer than `COLUMNS_MIN_WIDTH` columns, another layout or
-    dtype) or decline the array (a nan or an infinity): the general path takes it."""
+    (numba missing or disabled, fewer than `COLUMNS_MIN_WIDTH` columns or slices longer than
+    `COLUMNS_MAX_K`, another layout or dtype) or decline the array (a nan or an infinity):
+    the general path takes it."""
     if kind == "logsumexp" or x.dtype != dtype or dtype.char not in "fd":
         return None
     if not x.flags.c_contiguous or x.ndim < 2:
@@ -712,7 +717,7 @@ def _columns_call(
         return None
     ax = axes[0]
     n, c, s = math.prod(x.shape[:ax]), x.shape[ax], math.prod(x.shape[ax + 1 :])
-    if s < COLUMNS_MIN_WIDTH or n * c * s == 0:
+    if s < COLUMNS_MIN_WIDTH or c > COLUMNS_MAX_K or n * c * s == 0:
         return None
     res = (
         out
