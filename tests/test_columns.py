@@ -139,6 +139,10 @@ def test_out_and_layouts():
         functions._columns_call(narrow, 1, "log_softmax", 1.0, narrow.dtype, "accurate", None)
         is None
     )
+    # Slices longer than COLUMNS_MAX_K: moved last too.
+    long = np.zeros((functions.COLUMNS_MAX_K + 1, 20))
+    assert functions._columns_call(long, 0, "softmax", 1.0, long.dtype, "accurate", None) is None
+    np.testing.assert_allclose(sigmax.softmax(long, axis=0), 1.0 / long.shape[0], rtol=1e-15)
     np.testing.assert_allclose(
         sigmax.log_softmax(narrow, axis=1),
         np.moveaxis(sigmax.log_softmax(np.moveaxis(narrow, 1, -1).copy()), -1, 1),
