@@ -2,7 +2,10 @@
 
 The layouts: segmentation logits ``(N, C, H, W)`` normalized over the channels (``axis=1``,
 as ``torch.softmax(x, 1)`` and ``F.cross_entropy`` take them), and a ``(C, n)`` array over
-``axis=0``. sigmax runs them on its column kernels (:mod:`sigmax._numba_columns`); "moved"
+``axis=0``. "cross_entropy" is the training step: the per-pixel softmax cross-entropy with
+integer labels and its gradient (sigmax's ``softmax_cross_entropy_value_and_grad``; torch's
+``F.cross_entropy(reduction="none")`` then ``autograd.grad``; textbook NumPy from
+``log_softmax``). sigmax runs them on its column kernels (:mod:`sigmax._numba_columns`); "moved"
 is sigmax's general path on the same call (the axis moved last, then the row kernels), as
 it ran before those kernels. Peers: textbook NumPy (max-subtracted, along the axis),
 ``scipy.special`` and torch CPU with the same number of threads, in the same process. Each
@@ -44,6 +47,19 @@ def np_log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
 
 
+def _ce(labels: np.ndarray, x: np.ndarray, axis: int, precision: str = "accurate") -> Any:
+    """sigmax's softmax cross-entropy and its gradient (the training step's call)."""
+    return sigmax.softmax_cross_entropy_value_and_grad(x, labels, axis=axis, precision=precision)
+
+
+def _np_ce(labels: np.ndarray, x: np.ndarray, axis: int) -> Any:
+    logp = np_log_softmax(x, axis)
+    value = -np.take_along_axis(logp, np.expand_dims(labels, axis), axis=axis)
+    grad = np.exp(logp)
+    np.put_along_axis(grad, np.expand_dims(labels, axis), np.exp(-value) - 1.0, axis=axis)
+    return value, grad
+
+
 def _moved(fn: Any, x: np.ndarray, axis: int) -> Any:
     """sigmax's general path for the call: the column kernels turned off."""
 
@@ -59,7 +75,15 @@ def _moved(fn: Any, x: np.ndarray, axis: int) -> Any:
 
 
 def _candidates(
-    op: str, fn: Any, np_fn: Any, x: np.ndarray, axis: int, tx: Any, special: Any, torch: Any
+    op: str,
+    fn: Any,
+    np_fn: Any,
+    x: np.ndarray,
+    labels: np.ndarray,
+    axis: int,
+    tx: Any,
+    special: Any,
+    torch: Any,
 ) -> dict[str, Any]:
     cands: dict[str, Any] = {
         "sigmax": partial(fn, x, axis=axis),
@@ -68,11 +92,22 @@ def _candidates(
         "numpy": partial(np_fn, x, axis),
         "copy": x.copy,
     }
-    if special is not None:
+    if special is not None and op != "cross_entropy":
         cands["scipy"] = partial(getattr(special, op), x, axis=axis)
-    if tx is not None:
+    if tx is not None and op == "cross_entropy":
+        cands["torch"] = partial(_torch_ce, torch, tx, torch.from_numpy(labels), axis)
+    elif tx is not None:
         cands["torch"] = partial(getattr(torch, op), tx, axis)
     return cands
+
+
+def _torch_ce(torch: Any, tx: Any, labels: Any, axis: int) -> Any:
+    """torch's cross-entropy per pixel and its gradient (autograd: forward, backward)."""
+    z = tx.detach().requires_grad_(True)
+    z2 = z.movedim(axis, 1) if axis != 1 else z
+    value = torch.nn.functional.cross_entropy(z2, labels, reduction="none")
+    (grad,) = torch.autograd.grad(value.sum(), z)
+    return value, grad
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,12 +136,14 @@ def main(argv: list[str] | None = None) -> int:
         for dtype in args.dtypes:
             x = rng.standard_normal(shape).astype(dtype)
             tx = torch.from_numpy(x) if torch is not None else None
+            labels = rng.integers(0, shape[axis], shape[:axis] + shape[axis + 1 :])
             for op, fn, np_fn in [
                 ("softmax", sigmax.softmax, np_softmax),
                 ("log_softmax", sigmax.log_softmax, np_log_softmax),
+                ("cross_entropy", partial(_ce, labels), partial(_np_ce, labels)),
             ]:
                 times: dict[str, float] = {}
-                cands = _candidates(op, fn, np_fn, x, axis, tx, special, torch)
+                cands = _candidates(op, fn, np_fn, x, labels, axis, tx, special, torch)
                 for name, f in cands.items():
                     times[name] = harness.time_call(f, repeat=args.repeat)
                 peers = [times[p] for p in ("numpy", "scipy", "torch") if p in times]

@@ -167,3 +167,115 @@ def test_ieee_cases_take_the_general_path(fn, dtype):
     assert np.all(np.isnan(got[0, :, 3]))
     if fn == "softmax":
         assert got[1, 4, 7] == 1.0
+
+
+# --------------------------------------------------------------------------------------------
+# Softmax cross-entropy along a non-last axis (segmentation: logits (N, C, H, W), axis=1)
+# --------------------------------------------------------------------------------------------
+
+
+def _ce_taken(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Record what the column cross-entropy returned (None: not taken or declined)."""
+    from sigmax import losses
+
+    calls: list[object] = []
+    real = losses._columns_ce
+
+    def spy(*args: object, **kwargs: object) -> object:
+        r = real(*args, **kwargs)  # type: ignore[arg-type]
+        calls.append(r)
+        return r
+
+    monkeypatch.setattr(losses, "_columns_ce", spy)
+    return calls
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_as_columns_against_mpmath(dtype, monkeypatch):
+    """test_losses' accuracy rows as the columns of a ``(k, 25)`` array (axis 0): the value
+    within 1 / 3 ULP, the gradient within 1 / 5 ULP (as test_losses bounds them)."""
+    import mpmath
+
+    from test_losses import MP, _softmax_rows, mp_nlogp, mp_softmax_grad
+
+    calls = _ce_taken(monkeypatch)
+    rng = np.random.default_rng(8)
+    z = _softmax_rows(dtype, rng)
+    n, k = z.shape
+    zc = np.ascontiguousarray(z.T)
+    nl = [mp_nlogp(row) for row in z]
+    for labels in (np.argmax(z, axis=1), rng.integers(0, k, n), np.argmin(z, axis=1)):
+        r = sigmax.softmax_cross_entropy_value_and_grad(zc, labels, axis=0)
+        assert r.value.dtype == dtype
+        assert r.grad.shape == zc.shape
+        ref = [nl[i][labels[i]] for i in range(n)]
+        assert ulp_errors(r.value, ref, dtype).max() <= BOUND[dtype]
+        gref = mp_softmax_grad(z, labels)
+        gbound = {np.float32: 1.0, np.float64: 5.0}[dtype]
+        assert ulp_errors(np.ascontiguousarray(r.grad.T), gref, dtype).max() <= gbound
+    cw = np.linspace(0.5, 2.0, k)
+    labels = rng.integers(0, k, n)
+    got = sigmax.softmax_cross_entropy(zc, labels, axis=0, class_weight=cw, label_smoothing=0.2)
+    ref = [
+        MP(float(cw[labels[i]])) * (MP(0.8) * nl[i][labels[i]] + MP(0.2) / k * mpmath.fsum(nl[i]))
+        for i in range(n)
+    ]
+    assert ulp_errors(got, ref, dtype).max() <= BOUND[dtype] + (dtype == np.float64)
+    assert calls
+    assert all(c is not None for c in calls)
+
+
+def test_cross_entropy_confident_columns_keep_their_tiny_loss():
+    z = np.zeros((2, 16))
+    z[1] = -92.0
+    r = sigmax.softmax_cross_entropy_value_and_grad(z, np.zeros(16, int), axis=0)
+    np.testing.assert_allclose(r.value, 1.1089390193121365e-40, rtol=1e-15)
+    np.testing.assert_allclose(r.grad[0], -1.1089390193121365e-40, rtol=1e-15)
+    np.testing.assert_allclose(r.grad[1], 1.1089390193121365e-40, rtol=1e-15)
+    v32 = sigmax.softmax_cross_entropy(z.astype(np.float32), np.zeros(16, int), axis=0)
+    assert np.all(v32 == np.float32(1.1089390193121365e-40))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"label_smoothing": 0.1},
+        {"class_weight": np.linspace(0.5, 3.0, 21), "ignore_index": 255},
+        {"precision": "fast"},
+    ],
+)
+def test_cross_entropy_matches_the_last_axis_path(dtype, options, monkeypatch):
+    rng = np.random.default_rng(9)
+    x = (rng.standard_normal((3, 21, 9, 13)) * 4).astype(dtype)
+    y = rng.integers(0, 21, (3, 9, 13))
+    if "ignore_index" in options:
+        y[0, 0, :4] = 255
+    moved = sigmax.softmax_cross_entropy_value_and_grad(np.moveaxis(x, 1, -1), y, **options)
+    calls = _ce_taken(monkeypatch)
+    r = sigmax.softmax_cross_entropy_value_and_grad(x, y, axis=1, **options)
+    value = sigmax.softmax_cross_entropy(x, y, axis=1, **options)
+    assert len(calls) == 2
+    assert all(c is not None for c in calls)
+    np.testing.assert_array_equal(value, r.value)
+    tol = 8 * np.spacing(np.abs(moved.value).astype(dtype)).astype(np.float64)
+    np.testing.assert_array_less(np.abs(r.value - moved.value), tol + 1e-300)
+    g = np.moveaxis(moved.grad, -1, 1)
+    np.testing.assert_allclose(r.grad, g, rtol=0, atol=8 * float(np.finfo(dtype).eps))
+    if "ignore_index" in options:
+        assert np.all(r.value[0, 0, :4] == 0)
+        assert np.all(r.grad[0, :, 0, :4] == 0)
+
+
+def test_cross_entropy_ieee_cases_take_the_general_path(monkeypatch):
+    calls = _ce_taken(monkeypatch)
+    x = np.random.default_rng(10).standard_normal((2, 5, 20))
+    x[0, 1, 3] = np.nan
+    x[1, 2, 4] = np.inf
+    y = np.zeros((2, 20), int)
+    r = sigmax.softmax_cross_entropy_value_and_grad(x, y, axis=1)
+    assert calls == [None]
+    moved = sigmax.softmax_cross_entropy_value_and_grad(np.moveaxis(x, 1, -1), y)
+    np.testing.assert_array_equal(r.value, moved.value)
+    np.testing.assert_array_equal(r.grad, np.moveaxis(moved.grad, -1, 1))

@@ -34,9 +34,10 @@ import numpy as np
 
 from sigmax._numba_kernels import enabled, numba
 
-__all__ = ["columns_forward", "enabled"]
+__all__ = ["columns_ce", "columns_forward", "enabled"]
 
 columns_forward: Callable[[np.ndarray, np.ndarray, int, float, bool, int, int, int], bool]
+columns_ce: Callable[..., bool]
 
 if numba is not None:
     from sigmax._numba_forward import (
@@ -149,6 +150,53 @@ if numba is not None:
                 o[j] = (z - m[j]) - lse[j]
 
     @_jit
+    def _col_rest(
+        xn: np.ndarray, a: int, w: int, t: float, mode: int, e: np.ndarray, work: np.ndarray
+    ) -> bool:
+        """The first steps of every column kernel: each column's max into ``work[0]``, the
+        exps into `e`, and ``rest`` (the terms below the max, plus the tied maxima beyond
+        the first) into ``work[1]``; False when a max or a rest is not finite."""
+        m, s, comp, ties = work[0, :w], work[1, :w], work[2, :w], work[3, :w]
+        _col_max(xn, a, w, t, m)
+        for j in range(w):
+            s[j] = 0.0
+            comp[j] = 0.0
+            ties[j] = -1.0
+        for c in range(xn.shape[0]):
+            _col_exps(xn[c, a : a + w], t, m, e[c, :w], s, comp, ties, mode)
+        finite = 0.0  # x - x is 0 for a finite x, nan for an infinity or a nan
+        for j in range(w):
+            s[j] = (s[j] + comp[j]) + ties[j]
+            finite += (m[j] - m[j]) + (s[j] - s[j])
+        return finite == 0.0
+
+    @_jit
+    def _col_denominators(s: np.ndarray, den: np.ndarray, inv: np.ndarray, err: np.ndarray) -> None:
+        """``1 + rest`` (`den`), its reciprocal and its exact rounding error (TwoSum)."""
+        for j in range(s.shape[0]):
+            d1 = 1.0 + s[j]
+            bb = d1 - s[j]
+            err[j] = (1.0 - bb) + (s[j] - (d1 - bb))
+            den[j] = d1
+            inv[j] = 1.0 / d1
+
+    @_jit
+    def _col_log1p(s: np.ndarray, out: np.ndarray, mode: int) -> None:
+        """``log1p(rest)`` of each column (vectorized; float32 results need less)."""
+        if mode == 0:
+            for j in range(s.shape[0]):
+                out[j] = _log1p_rest(s[j])
+        else:
+            for j in range(s.shape[0]):
+                out[j] = _log1p_rest64(s[j])
+
+    @_jit
+    def _width(c_rows: int, span: int) -> int:
+        """Columns per chunk (`_CHUNK_ENTRIES`), for `span` columns in all."""
+        width = max(_MIN_WIDTH, min(_MAX_WIDTH, _CHUNK_ENTRIES // max(c_rows, 1)))
+        return max(1, min(width, span))
+
+    @_jit
     def _chunk(
         xn: np.ndarray,
         on: np.ndarray,
@@ -163,38 +211,15 @@ if numba is not None:
         """softmax (`kind` 0) or log_softmax (1) of the columns ``a .. a + w`` of `xn`
         (``(C, S)``) into `on`; `e` is ``(C, width)`` scratch, `work` ``(6, width)``.
         False when a column's max or sum is not finite."""
-        m, s, comp, ties = work[0, :w], work[1, :w], work[2, :w], work[3, :w]
-        den, inv = work[4, :w], work[5, :w]
-        _col_max(xn, a, w, t, m)
-        for j in range(w):
-            s[j] = 0.0
-            comp[j] = 0.0
-            ties[j] = -1.0
-        for c in range(xn.shape[0]):
-            _col_exps(xn[c, a : a + w], t, m, e[c, :w], s, comp, ties, mode)
-        finite = 0.0  # x - x is 0 for a finite x, nan for an infinity or a nan
-        for j in range(w):
-            s[j] = (s[j] + comp[j]) + ties[j]  # rest: the terms below the max, ties beyond 1
-            finite += (m[j] - m[j]) + (s[j] - s[j])
-        if finite != 0.0:
+        if not _col_rest(xn, a, w, t, mode, e, work):
             return False
+        m, s, err, den, inv = work[0, :w], work[1, :w], work[2, :w], work[4, :w], work[5, :w]
         if kind == 0:
-            for j in range(w):
-                # 1 + rest and its exact rounding error (TwoSum; into `comp`).
-                d1 = 1.0 + s[j]
-                bb = d1 - s[j]
-                comp[j] = (1.0 - bb) + (s[j] - (d1 - bb))
-                den[j] = d1
-                inv[j] = 1.0 / d1
+            _col_denominators(s, den, inv, err)
             for c in range(xn.shape[0]):
-                _col_softmax_out(on[c, a : a + w], e[c, :w], den, inv, comp, mode)
+                _col_softmax_out(on[c, a : a + w], e[c, :w], den, inv, err, mode)
             return True
-        if mode == 0:
-            for j in range(w):
-                s[j] = _log1p_rest(s[j])
-        else:
-            for j in range(w):
-                s[j] = _log1p_rest64(s[j])
+        _col_log1p(s, s, mode)
         for c in range(xn.shape[0]):
             _col_log_out(xn[c, a : a + w], on[c, a : a + w], t, m, s, mode)
         return True
@@ -204,15 +229,139 @@ if numba is not None:
         x: np.ndarray, out: np.ndarray, kind: int, t: float, mode: int, n: int, s0: int, s1: int
     ) -> bool:
         """`_chunk` over the columns ``s0 .. s1`` of ``x[n]`` (``x`` ``(N, C, S)``)."""
-        c_rows = x.shape[1]
-        width = max(_MIN_WIDTH, min(_MAX_WIDTH, _CHUNK_ENTRIES // max(c_rows, 1)))
-        width = max(1, min(width, s1 - s0))
-        e = np.empty((c_rows, width))
+        width = _width(x.shape[1], s1 - s0)
+        e = np.empty((x.shape[1], width))
         work = np.empty((6, width))
         for a in range(s0, s1, width):
             if not _chunk(x[n], out[n], a, min(width, s1 - a), kind, t, mode, e, work):
                 return False
         return True
+
+    @_jit
+    def _col_grad_out(
+        o: np.ndarray,
+        e: np.ndarray,
+        den: np.ndarray,
+        inv: np.ndarray,
+        err: np.ndarray,
+        q0: float,
+        ww: np.ndarray,
+        mode: int,
+    ) -> None:
+        """One row of the cross-entropy gradient ``(p - q0) w``, `p` as `_col_softmax_out`
+        computes it, rounded once into `o`."""
+        if mode == 2:
+            for j in range(o.shape[0]):
+                q = e[j] * inv[j]
+                r = e[j] - q * den[j]
+                o[j] = ((q + (r - q * err[j]) * inv[j]) - q0) * ww[j]
+        else:
+            for j in range(o.shape[0]):
+                o[j] = (e[j] * inv[j] - q0) * ww[j]
+
+    @_jit
+    def _ce_chunk(
+        xn: np.ndarray,
+        yn: np.ndarray,
+        wn: np.ndarray,
+        vn: np.ndarray,
+        gn: np.ndarray,
+        a: int,
+        w: int,
+        mode: int,
+        ls: float,
+        grad: bool,
+        e: np.ndarray,
+        work: np.ndarray,
+    ) -> bool:
+        """Softmax cross-entropy of the columns ``a .. a + w`` of `xn` (``(C, S)``) with
+        labels `yn`, weights `wn` (0 for an ignored column) and label smoothing `ls`: the
+        value into `vn`, and the gradient of its weighted sum into `gn` when `grad`. As
+        the row kernels (:mod:`sigmax._numba_losses`): ``(m - x_y) + log1p(rest)``, two
+        terms >= 0, and at a label that holds the max the gradient ``-rest / (1 + rest)``,
+        where ``p - 1`` would cancel. False when a column's max or sum is not finite."""
+        c_rows = xn.shape[0]
+        if not _col_rest(xn, a, w, 1.0, mode, e, work):
+            return False
+        m, s, err = work[0, :w], work[1, :w], work[2, :w]
+        den, inv, lse, xsum = work[4, :w], work[5, :w], work[6, :w], work[7, :w]
+        if ls > 0.0:
+            for j in range(w):
+                xsum[j] = 0.0
+            for c in range(c_rows):
+                r = xn[c, a : a + w]
+                for j in range(w):
+                    xsum[j] += m[j] - np.float64(r[j])  # >= 0: no cancellation
+        _col_log1p(s, lse, mode)
+        yw = yn[a : a + w]
+        ww = wn[a : a + w]
+        vw = vn[a : a + w]
+        for j in range(w):
+            xy = np.float64(xn[yw[j], a + j])
+            d, lo = _two_diff(m[j], xy)
+            v = (d + lse[j]) + lo
+            if ls > 0.0:
+                v = (1.0 - ls) * v + ls * (xsum[j] / c_rows + lse[j])
+            vw[j] = 0.0 if ww[j] == 0.0 else v * ww[j]
+        if not grad:
+            return True
+        _col_denominators(s, den, inv, err)
+        q0 = ls / c_rows
+        for c in range(c_rows):
+            _col_grad_out(gn[c, a : a + w], e[c, :w], den, inv, err, q0, ww, mode)
+        for j in range(w):
+            y = yw[j]
+            xy = np.float64(xn[y, a + j])
+            # p_y - (1 - ls) - ls / C: at the max -rest / (1 + rest), which does not cancel.
+            g = (-s[j] / (den[j] + err[j])) if xy == m[j] else (e[y, j] * inv[j] - 1.0)
+            g = (g + ls) - q0
+            gn[y, a + j] = 0.0 if ww[j] == 0.0 else g * ww[j]
+        return True
+
+    @_jit
+    def _ce_columns(
+        x: np.ndarray,
+        y: np.ndarray,
+        wts: np.ndarray,
+        val: np.ndarray,
+        grd: np.ndarray,
+        mode: int,
+        ls: float,
+        grad: bool,
+        n: int,
+        s0: int,
+        s1: int,
+    ) -> bool:
+        """`_ce_chunk` over the columns ``s0 .. s1`` of ``x[n]`` (``x`` ``(N, C, S)``;
+        `y`, `wts` and `val` ``(N, S)``; `grd` ``(N, C, S)``, or unused without `grad`)."""
+        width = _width(x.shape[1], s1 - s0)
+        e = np.empty((x.shape[1], width))
+        work = np.empty((8, width))
+        for a in range(s0, s1, width):
+            wa = min(width, s1 - a)
+            gn = grd[n] if grad else grd[0]
+            if not _ce_chunk(x[n], y[n], wts[n], val[n], gn, a, wa, mode, ls, grad, e, work):
+                return False
+        return True
+
+    def _columns_ce(
+        x: np.ndarray,
+        y: np.ndarray,
+        wts: np.ndarray,
+        val: np.ndarray,
+        grd: np.ndarray | None,
+        fast: bool,
+        ls: float,
+        n: int,
+        s0: int,
+        s1: int,
+    ) -> bool:
+        """Softmax cross-entropy along axis 1 of the ``(N, C, S)`` `x` for the columns
+        ``s0 .. s1`` of ``x[n]`` (modes as `_columns_forward`; the gradient when `grd` is
+        given)."""
+        mode = 0 if x.dtype.char == "f" else (1 if fast else 2)
+        g = grd if grd is not None else np.empty((1, 1, 1), x.dtype)
+        return bool(_ce_columns(x, y, wts, val, g, mode, float(ls), grd is not None, n, s0, s1))
 
     def _columns_forward(
         x: np.ndarray, out: np.ndarray, kind: int, t: float, fast: bool, n: int, s0: int, s1: int
@@ -226,3 +375,4 @@ if numba is not None:
         return bool(_columns(x, out, kind, float(t), mode, n, s0, s1))
 
     columns_forward = _columns_forward
+    columns_ce = _columns_ce

@@ -693,6 +693,43 @@ def _small_logsumexp(x: Any, axis: Axis, where: Any, keepdims: bool) -> np.ndarr
     return res if keepdims else res[..., 0]
 
 
+def column_geometry(x: np.ndarray, axis: Axis, dtype: Any) -> tuple[int, int, int] | None:
+    """``(N, C, S)`` when the column kernels (:mod:`sigmax._numba_columns`) may take `x`
+    along `axis`: a C-contiguous float32/float64 array of `dtype`, one axis that is not the
+    last, at least `COLUMNS_MIN_WIDTH` slices side by side and slices of at most
+    `COLUMNS_MAX_K`; else None. `x` is then ``(N, C, S)``, the slices the columns of each
+    ``(C, S)`` block."""
+    if x.dtype != dtype or dtype.char not in "fd" or not x.flags.c_contiguous or x.ndim < 2:
+        return None
+    axes = check_axis(axis, x.ndim)
+    if len(axes) != 1 or axes[0] == x.ndim - 1:
+        return None
+    ax = axes[0]
+    n, c, s = math.prod(x.shape[:ax]), x.shape[ax], math.prod(x.shape[ax + 1 :])
+    if s < COLUMNS_MIN_WIDTH or c > COLUMNS_MAX_K or n * c * s == 0:
+        return None
+    return n, c, s
+
+
+def run_columns(n: int, c: int, s: int, call: Any) -> bool:
+    """``call(i, s0, s1)`` (a column kernel on the columns ``s0 .. s1`` of block `i`) over
+    all of an ``(N, C, S)`` array, in units of up to `_COLUMNS_PER_CALL` columns on the
+    threads of `block_rows`; False when a call declined (a nan or an infinity)."""
+    per = max(1, min(s, _COLUMNS_PER_CALL))
+    parts = -(-s // per)
+    declined: list[bool] = []
+
+    def run(units: slice) -> None:
+        for u in range(units.start, units.stop):
+            i, a = divmod(u, parts)
+            if not call(i, a * per, min(s, (a + 1) * per)):
+                declined.append(True)
+                return
+
+    block_rows(n * parts, c * per, run, block_elements=FUSED_BLOCK_ELEMENTS)
+    return not declined
+
+
 def _columns_call(
     x: np.ndarray,
     axis: Axis,
@@ -702,23 +739,13 @@ def _columns_call(
     precision: str,
     out: np.ndarray | None,
 ) -> np.ndarray | None:
-    """softmax or log_softmax of the C-contiguous float32/float64 `x` along one axis that
-    is not the last, on the column kernels (:mod:`sigmax._numba_columns`): `x` as ``(N, C,
-    S)``, the slices the columns of each ``(C, S)`` block. None when they do not apply
-    (numba missing or disabled, fewer than `COLUMNS_MIN_WIDTH` columns or slices longer than
-    `COLUMNS_MAX_K`, another layout or dtype) or decline the array (a nan or an infinity):
-    the general path takes it."""
-    if kind == "logsumexp" or x.dtype != dtype or dtype.char not in "fd":
+    """softmax or log_softmax of `x` along `axis` on the column kernels (`column_geometry`),
+    or None when they do not apply (numba missing or disabled too) or decline the array
+    (a nan or an infinity): the general path takes it."""
+    geometry = None if kind == "logsumexp" else column_geometry(x, axis, dtype)
+    if geometry is None:
         return None
-    if not x.flags.c_contiguous or x.ndim < 2:
-        return None
-    axes = check_axis(axis, x.ndim)
-    if len(axes) != 1 or axes[0] == x.ndim - 1:
-        return None
-    ax = axes[0]
-    n, c, s = math.prod(x.shape[:ax]), x.shape[ax], math.prod(x.shape[ax + 1 :])
-    if s < COLUMNS_MIN_WIDTH or c > COLUMNS_MAX_K or n * c * s == 0:
-        return None
+    n, c, s = geometry
     res = (
         out
         if isinstance(out, np.ndarray)
@@ -732,21 +759,12 @@ def _columns_call(
     if nb is None:
         return None
     x3, r3 = x.reshape(n, c, s), res.reshape(n, c, s)
-    per = max(1, min(s, _COLUMNS_PER_CALL))
-    parts = -(-s // per)
-    k = _FUSED_KIND[kind]
-    fast = precision == "fast"
-    declined: list[bool] = []
+    k, fast = _FUSED_KIND[kind], precision == "fast"
 
-    def run(units: slice) -> None:
-        for u in range(units.start, units.stop):
-            i, a = divmod(u, parts)
-            if not nb.columns_forward(x3, r3, k, t, fast, i, a * per, min(s, (a + 1) * per)):
-                declined.append(True)
-                return
+    def call(i: int, s0: int, s1: int) -> bool:
+        return bool(nb.columns_forward(x3, r3, k, t, fast, i, s0, s1))
 
-    block_rows(n * parts, c * per, run, block_elements=FUSED_BLOCK_ELEMENTS)
-    return None if declined else res
+    return res if run_columns(n, c, s, call) else None
 
 
 def _along_axis(

@@ -23,7 +23,11 @@ Speed. With the optional ``sigmax[numba]`` extra, the sigmoid cross-entropy and 
 cross-entropy with integer labels (rows longer than 64 classes, no `where` mask) compute the
 value and the gradient in one pass over memory (:mod:`sigmax._numba_bce`,
 :mod:`sigmax._numba_losses`), with the same forms and the same tested bounds; float32 is then
-computed in float64 for both precisions. ``SIGMAX_DISABLE_NUMBA=1`` selects the NumPy path.
+computed in float64 for both precisions. The softmax cross-entropy with integer labels
+along an axis that is not the last (segmentation logits ``(N, C, H, W)`` with ``axis=1``)
+runs on the column kernels of :mod:`sigmax._numba_columns`, vectorized across the pixels
+with no transposed copy, with the same forms and bounds (`tests/test_columns.py`).
+``SIGMAX_DISABLE_NUMBA=1`` selects the NumPy path.
 
 Integer labels and probability targets go to separate functions; nothing is guessed from the
 dtype.
@@ -71,7 +75,7 @@ from sigmax._validation import (
     is_traced,
     to_numpy,
 )
-from sigmax.functions import _Parts, _softmax_kernel
+from sigmax.functions import _Parts, _softmax_kernel, column_geometry, run_columns
 
 __all__ = [
     "ValueAndGrad",
@@ -1131,7 +1135,50 @@ def _softmax_labels_run(
     rows = _Rows(logits, axis, where, precision)
     ls = check_label_smoothing(label_smoothing)
     lab, rw, ig = _labels_setup(rows, labels, class_weight, ignore_index)
+    if rows.valid is None and is_numpy(rows.xp):
+        cols = _columns_ce(rows, lab, rw, ig, ls, want, precision)
+        if cols is not None:
+            return cols
     return _run_rows(rows, lab, True, ls, rw, ig, want)
+
+
+def _columns_ce(
+    rows: _Rows,
+    lab: np.ndarray,
+    rw: np.ndarray | None,
+    ig: np.ndarray | None,
+    ls: float,
+    want: str,
+    precision: str,
+) -> tuple[Array | None, Array | None] | None:
+    """Softmax cross-entropy along an axis that is not the last (the channels of ``(N, C,
+    H, W)`` segmentation logits) on the column kernels (:mod:`sigmax._numba_columns`,
+    `sigmax.functions.column_geometry`), or None where they do not apply or decline (a
+    nan or an infinity)."""
+    x = rows.x
+    geometry = column_geometry(x, rows.axis, rows.dtype)
+    if geometry is None:
+        return None
+    n, c, s = geometry
+    val = np.empty(rows.lead, dtype=rows.dtype)
+    grd = np.empty(x.shape, dtype=rows.dtype) if want != "value" else None
+    nb = fused("sigmax._numba_columns", x, val, *([] if grd is None else [grd]))
+    if nb is None:
+        return None
+    y2 = np.ascontiguousarray(lab, dtype=np.int64).reshape(n, s)
+    w2 = np.ones((n, s)) if rw is None else np.array(rw, dtype=np.float64).reshape(n, s)
+    if ig is not None:
+        w2[np.reshape(ig, (n, s))] = 0.0
+    x3, v2 = x.reshape(n, c, s), val.reshape(n, s)
+    g3 = None if grd is None else grd.reshape(n, c, s)
+    fast = precision == "fast"
+
+    def call(i: int, s0: int, s1: int) -> bool:
+        return bool(nb.columns_ce(x3, y2, w2, v2, g3, fast, ls, i, s0, s1))
+
+    if not run_columns(n, c, s, call):
+        return None
+    return (None if want == "grad" else unwrap_scalar(val, np)), grd
 
 
 def _softmax_labels_total(
