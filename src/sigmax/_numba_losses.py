@@ -49,7 +49,8 @@ if numba is not None:
         if compensate:
             for j in range(x.shape[0]):
                 d, lo = _two_diff(np.float64(x[j]), m)
-                s += d + lo
+                # A -inf logit (a class ruled out) makes lo nan (inf - inf): its term is -inf.
+                s += d + (lo if d - d == 0.0 else 0.0)
         else:
             for j in range(x.shape[0]):
                 s += np.float64(x[j]) - m
