@@ -268,6 +268,26 @@ def test_cross_entropy_matches_the_last_axis_path(dtype, options, monkeypatch):
         assert np.all(r.grad[0, :, 0, :4] == 0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_minus_inf_logits(dtype):
+    """-inf logits are legal (a class ruled out): a label there is a loss of +inf, never
+    nan, and the other columns are unaffected, as on the last-axis path."""
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((5, 20)).astype(dtype)
+    x[2, 3] = x[1, 8] = x[4, 8] = -np.inf
+    y = rng.integers(0, 5, 20)
+    y[3], y[8], y[9] = 2, 1, 0
+    for ls in (0.0, 0.1):
+        r = sigmax.softmax_cross_entropy_value_and_grad(x, y, axis=0, label_smoothing=ls)
+        moved = sigmax.softmax_cross_entropy_value_and_grad(x.T, y, label_smoothing=ls)
+        assert r.value[3] == np.inf
+        assert r.value[8] == np.inf
+        np.testing.assert_array_equal(np.isfinite(r.value), np.isfinite(moved.value))
+        fin = np.isfinite(moved.value)
+        np.testing.assert_allclose(r.value[fin], moved.value[fin], rtol=8 * np.finfo(dtype).eps)
+        np.testing.assert_allclose(r.grad, moved.grad.T, rtol=0, atol=8 * np.finfo(dtype).eps)
+
+
 def test_cross_entropy_ieee_cases_take_the_general_path(monkeypatch):
     calls = _ce_taken(monkeypatch)
     x = np.random.default_rng(10).standard_normal((2, 5, 20))

@@ -299,7 +299,8 @@ if numba is not None:
         for j in range(w):
             xy = np.float64(xn[yw[j], a + j])
             d, lo = _two_diff(m[j], xy)
-            v = (d + lse[j]) + lo
+            # A label logit of -inf (the max finite) is a loss of +inf, not inf - inf in lo.
+            v = (d + lse[j]) + (lo if d - d == 0.0 else 0.0)
             if ls > 0.0:
                 v = (1.0 - ls) * v + ls * (xsum[j] / c_rows + lse[j])
             vw[j] = 0.0 if ww[j] == 0.0 else v * ww[j]
