@@ -42,6 +42,11 @@ def np_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     return e / e.sum(axis=axis, keepdims=True)
 
 
+def np_logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
+    m = x.max(axis=axis, keepdims=True)
+    return np.squeeze(m, axis) + np.log(np.exp(x - m).sum(axis=axis))
+
+
 def np_log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     z = x - x.max(axis=axis, keepdims=True)
     return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
@@ -87,7 +92,8 @@ def _candidates(
 ) -> dict[str, Any]:
     cands: dict[str, Any] = {
         "sigmax": partial(fn, x, axis=axis),
-        "fast": partial(fn, x, axis=axis, precision="fast"),
+        # logsumexp has one precision.
+        "fast": partial(fn, x, axis=axis, precision="fast") if op != "logsumexp" else None,
         "moved": _moved(fn, x, axis),
         "numpy": partial(np_fn, x, axis),
         "copy": x.copy,
@@ -140,12 +146,14 @@ def main(argv: list[str] | None = None) -> int:
             for op, fn, np_fn in [
                 ("softmax", sigmax.softmax, np_softmax),
                 ("log_softmax", sigmax.log_softmax, np_log_softmax),
+                ("logsumexp", sigmax.logsumexp, np_logsumexp),
                 ("cross_entropy", partial(_ce, labels), partial(_np_ce, labels)),
             ]:
                 times: dict[str, float] = {}
                 cands = _candidates(op, fn, np_fn, x, labels, axis, tx, special, torch)
                 for name, f in cands.items():
-                    times[name] = harness.time_call(f, repeat=args.repeat)
+                    if f is not None:
+                        times[name] = harness.time_call(f, repeat=args.repeat)
                 peers = [times[p] for p in ("numpy", "scipy", "torch") if p in times]
                 row = [op, "x".join(map(str, shape)), str(axis), dtype]
                 row += [harness.fmt_seconds(times.get(c, float("nan"))) for c in head[4:11]]

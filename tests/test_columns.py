@@ -299,3 +299,61 @@ def test_cross_entropy_ieee_cases_take_the_general_path(monkeypatch):
     moved = sigmax.softmax_cross_entropy_value_and_grad(np.moveaxis(x, 1, -1), y)
     np.testing.assert_array_equal(r.value, moved.value)
     np.testing.assert_array_equal(r.grad, np.moveaxis(moved.grad, -1, 1))
+
+
+# --------------------------------------------------------------------------------------------
+# logsumexp along a non-last axis
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_logsumexp_as_columns_against_mpmath(dtype, monkeypatch):
+    """Every accuracy row as the columns of a ``(k, 20)`` array, reduced over axis 0."""
+    from _mpref import ref_logsumexp
+
+    calls: list[object] = []
+    real = functions._columns_logsumexp
+
+    def spy(*args: object) -> object:
+        r = real(*args)  # type: ignore[arg-type]
+        calls.append(r)
+        return r
+
+    monkeypatch.setattr(functions, "_columns_logsumexp", spy)
+    rng = np.random.default_rng(13)
+    for case, rows in row_cases(dtype, rng):
+        with np.errstate(over="ignore"):
+            finite = [r.astype(dtype) for r in rows if np.all(np.isfinite(r.astype(dtype)))]
+        for row in finite:
+            cols = [rng.permutation(row) for _ in range(20)]
+            cols[0] = row
+            x = np.stack(cols, axis=1)
+            calls.clear()
+            got = sigmax.logsumexp(x, axis=0)
+            # Rows whose sum overflows are declined, longer ones not taken (the general path
+            # takes both).
+            skipped = case == "up to the overflow limit" or row.size > functions.COLUMNS_MAX_K
+            assert calls[0] is not None or skipped
+            assert got.shape == (20,)
+            assert sigmax.logsumexp(x, axis=0, keepdims=True).shape == (1, 20)
+            err = max_ulp(got[:1], ref_logsumexp(row.astype(np.float64)), dtype)
+            assert err <= BOUND[dtype], (case, row, err)
+
+
+@pytest.mark.skipif(
+    np.finfo(np.longdouble).nmant <= 52, reason="the refinement needs an extended long double"
+)
+def test_logsumexp_columns_near_zero():
+    """The float64 results that cancel are refined from their slices alone, to the bounds of
+    the last-axis path (test_accuracy's test of the same rows)."""
+    from _mpref import near_zero_logsumexp_errors
+
+    def by_columns(block: np.ndarray) -> np.ndarray:
+        cols = np.ascontiguousarray(block.T)
+        if cols.shape[1] < functions.COLUMNS_MIN_WIDTH:  # too few to take the kernels
+            cols = np.tile(cols, (1, functions.COLUMNS_MIN_WIDTH))
+        return sigmax.logsumexp(cols, axis=0)[: block.shape[0]]
+
+    rel, absolute = near_zero_logsumexp_errors(by_columns, np.random.default_rng(11))
+    assert rel <= 3.0
+    assert absolute <= 4.0

@@ -1,6 +1,6 @@
-r"""Fused kernels for softmax and log_softmax along an axis that is not the last: the
-channels of an ``(N, C, H, W)`` segmentation output (``axis=1``), or the classes of a
-``(C, n)`` array (``axis=0``).
+r"""Fused kernels for softmax, log_softmax, logsumexp and the softmax cross-entropy along an
+axis that is not the last: the channels of an ``(N, C, H, W)`` segmentation output
+(``axis=1``), or the classes of a ``(C, n)`` array (``axis=0``).
 
 The array is taken as it lies in memory, ``(N, C, S)`` with ``S`` the product of the axes
 after `axis`: each slice is a column of stride ``S``, and ``S`` columns side by side are
@@ -21,6 +21,9 @@ Each column gets exactly the row kernels' algorithm (:mod:`sigmax._numba_forward
 - float64 ``"fast"`` (mode 1): plain differences, compensated sums. float32 ``"fast"``
   takes mode 0.
 
+logsumexp returns ``m + log1p(rest)`` and each column's max, from which the caller refines
+the float64 results that cancelled, as the general path does (`sigmax.functions`).
+
 A chunk whose columns hold a non-finite max or sum (nan, infinities, overflow) makes the
 kernel return False, and the caller sends the whole array to the general path, which
 implements the IEEE rules.
@@ -34,10 +37,11 @@ import numpy as np
 
 from sigmax._numba_kernels import enabled, numba
 
-__all__ = ["columns_ce", "columns_forward", "enabled"]
+__all__ = ["columns_ce", "columns_forward", "columns_logsumexp", "enabled"]
 
 columns_forward: Callable[[np.ndarray, np.ndarray, int, float, bool, int, int, int], bool]
 columns_ce: Callable[..., bool]
+columns_logsumexp: Callable[[np.ndarray, np.ndarray, np.ndarray, int, int, int], bool]
 
 if numba is not None:
     from sigmax._numba_forward import (
@@ -364,6 +368,36 @@ if numba is not None:
         g = grd if grd is not None else np.empty((1, 1, 1), x.dtype)
         return bool(_ce_columns(x, y, wts, val, g, mode, float(ls), grd is not None, n, s0, s1))
 
+    @_jit
+    def _lse_columns(
+        x: np.ndarray, out: np.ndarray, m_out: np.ndarray, mode: int, n: int, s0: int, s1: int
+    ) -> bool:
+        """logsumexp ``m + log1p(rest)`` of the columns ``s0 .. s1`` of ``x[n]`` into
+        ``out[n]`` (``(N, S)``, rounded once), and each column's max into the float64
+        `m_out` (the caller refines the float64 results that cancelled from it)."""
+        width = _width(x.shape[1], s1 - s0)
+        e = np.empty((x.shape[1], width))
+        work = np.empty((6, width))
+        for a in range(s0, s1, width):
+            w = min(width, s1 - a)
+            if not _col_rest(x[n], a, w, 1.0, mode, e, work):
+                return False
+            m, s = work[0, :w], work[1, :w]
+            _col_log1p(s, s, mode)
+            o, mo = out[n, a : a + w], m_out[n, a : a + w]
+            for j in range(w):
+                o[j] = m[j] + s[j]
+                mo[j] = m[j]
+        return True
+
+    def _columns_logsumexp(
+        x: np.ndarray, out: np.ndarray, m_out: np.ndarray, n: int, s0: int, s1: int
+    ) -> bool:
+        """logsumexp along axis 1 of the ``(N, C, S)`` `x` (mode 0 for float32, 2 for
+        float64) for the columns ``s0 .. s1`` of ``x[n]``."""
+        mode = 0 if x.dtype.char == "f" else 2
+        return bool(_lse_columns(x, out, m_out, mode, n, s0, s1))
+
     def _columns_forward(
         x: np.ndarray, out: np.ndarray, kind: int, t: float, fast: bool, n: int, s0: int, s1: int
     ) -> bool:
@@ -377,3 +411,4 @@ if numba is not None:
 
     columns_forward = _columns_forward
     columns_ce = _columns_ce
+    columns_logsumexp = _columns_logsumexp

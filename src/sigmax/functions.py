@@ -39,13 +39,13 @@ short to vectorize along, so softmax skips the shift by the max (it is shift-inv
 ``exp`` would leave the normal range to the per-slice kernel; each slice's result depends on
 that slice alone. That kernel also takes longer softmax slices where it measured faster
 (`SHORT_SOFTMAX_MAX_K`: float32 ``"fast"`` at any length, float32 up to 160 entries,
-float64 up to 100). softmax and log_softmax along an axis that is not the last (the channels
-of ``(N, C, H, W)`` segmentation logits, ``axis=1``) of a C-contiguous array run on column
-kernels (:mod:`sigmax._numba_columns`) when at least `COLUMNS_MIN_WIDTH` slices lie side by
-side in memory: they vectorize across those slices instead of moving the axis last, with the
-same algorithm and bounds, and return a C-contiguous array. Its results may differ in the
-last bits (at most 3 ULP measured) from the same slices moved last. On a GPU, C-contiguous
-float32/float64
+float64 up to 100). softmax, log_softmax and logsumexp along an axis that is not the last
+(the channels of ``(N, C, H, W)`` segmentation logits, ``axis=1``) of a C-contiguous array
+run on column kernels (:mod:`sigmax._numba_columns`) when at least `COLUMNS_MIN_WIDTH` slices
+lie side by side in memory: they vectorize across those slices instead of moving the axis
+last, with the same algorithm and bounds, and return a C-contiguous array. Its results may
+differ in the last bits (at most 5 ULP measured) from the same slices moved last. On a GPU,
+C-contiguous float32/float64
 CuPy arrays and torch CUDA tensors (when CuPy is installed) run fused CUDA kernels along the
 last axis (:mod:`sigmax._cuda_forward`: one launch, computed in float64, the same IEEE rules;
 ``SIGMAX_DISABLE_CUDA=1`` turns them off).
@@ -730,6 +730,38 @@ def run_columns(n: int, c: int, s: int, call: Any) -> bool:
     return not declined
 
 
+def _columns_logsumexp(x: np.ndarray, axis: Axis, dtype: Any) -> np.ndarray | None:
+    """logsumexp of `x` along `axis` on the column kernels (`column_geometry`), shaped as
+    `x` without `axis`; the float64 results that cancelled (``m < 0`` and ``log1p(rest)``
+    of the same size) are refined as on the general path, from their slices alone. None
+    where the kernels do not apply or decline."""
+    geometry = column_geometry(x, axis, dtype)
+    if geometry is None:
+        return None
+    n, c, s = geometry
+    res = np.empty((n, s), dtype=dtype)
+    m = np.empty((n, s))
+    nb = fused(_COLUMNS, x, res)
+    if nb is None:
+        return None
+    x3 = x.reshape(n, c, s)
+
+    def call(i: int, s0: int, s1: int) -> bool:
+        return bool(nb.columns_logsumexp(x3, res, m, i, s0, s1))
+
+    if not run_columns(n, c, s, call):
+        return None
+    if dtype == np.float64:
+        with np.errstate(invalid="ignore"):
+            lp = res - m
+            bad = (m < 0) & (np.minimum(-m, lp) > 2.0**-6 * np.maximum(-m, lp))
+        i, j = np.nonzero(bad)
+        if i.size:
+            res[i, j] = _logsumexp_refine(x3[i, :, j], None, res[i, j][:, None])[:, 0]
+    ax = check_axis(axis, x.ndim)[0]
+    return res.reshape(x.shape[:ax] + x.shape[ax + 1 :])
+
+
 def _columns_call(
     x: np.ndarray,
     axis: Axis,
@@ -794,6 +826,14 @@ def _along_axis(
         z = ns.astype(z, cdt)
         return z / t if t != 1.0 else z
 
+    if (
+        k
+        and v is None
+        and reduce
+        and is_numpy(xp)
+        and (cols := _columns_logsumexp(x, axis, dtype)) is not None
+    ):
+        return unwrap_scalar(restore_reduced(cols, keepdims), xp)
     if (
         k
         and v is None
