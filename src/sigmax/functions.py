@@ -361,15 +361,19 @@ def _logsumexp_kernel(p: _Parts, xp: Namespace) -> Array:
     return p.m + xp.log1p(p.rest)
 
 
+def _cancelled(m: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Where the logsumexp ``r = m + log1p(rest)`` of slices with max `m` cancelled."""
+    with np.errstate(invalid="ignore"):
+        # It cancels only for m < 0, and only where neither term dominates: the rounding
+        # errors of the smaller one are then no longer small in ulps of r.
+        lp = r - m
+        return np.isfinite(r) & (m < 0) & (np.minimum(-m, lp) > 2.0**-6 * np.maximum(-m, lp))
+
+
 def _logsumexp_refine(z: np.ndarray, valid: np.ndarray | None, r: np.ndarray) -> np.ndarray:
     """Recompute the rows whose result cancelled (m < 0, |m| ~ log1p(rest)) in ``np.longdouble``."""
     m = np.max(np.where(valid, z, -np.inf) if valid is not None else z, axis=-1, keepdims=True)
-    with np.errstate(invalid="ignore"):
-        # r = m + log1p(rest) cancels only for m < 0, and only where neither term dominates:
-        # the rounding errors of the smaller one are then no longer small in ulps of r.
-        lp = r - m
-        bad = np.isfinite(r) & (m < 0) & (np.minimum(-m, lp) > 2.0**-6 * np.maximum(-m, lp))
-    rows = np.flatnonzero(bad.reshape(-1))
+    rows = np.flatnonzero(_cancelled(m, r).reshape(-1))
     if rows.size == 0 or np.finfo(np.longdouble).nmant <= np.finfo(np.float64).nmant:
         return r
     zz = z.reshape(-1, z.shape[-1])[rows].astype(np.longdouble)
@@ -752,10 +756,7 @@ def _columns_logsumexp(x: np.ndarray, axis: Axis, dtype: Any) -> np.ndarray | No
     if not run_columns(n, c, s, call):
         return None
     if dtype == np.float64:
-        with np.errstate(invalid="ignore"):
-            lp = res - m
-            bad = (m < 0) & (np.minimum(-m, lp) > 2.0**-6 * np.maximum(-m, lp))
-        i, j = np.nonzero(bad)
+        i, j = np.nonzero(_cancelled(m, res))
         if i.size:
             res[i, j] = _logsumexp_refine(x3[i, :, j], None, res[i, j][:, None])[:, 0]
     ax = check_axis(axis, x.ndim)[0]
@@ -774,7 +775,7 @@ def _columns_call(
     """softmax or log_softmax of `x` along `axis` on the column kernels (`column_geometry`),
     or None when they do not apply (numba missing or disabled too) or decline the array
     (a nan or an infinity): the general path takes it."""
-    geometry = None if kind == "logsumexp" else column_geometry(x, axis, dtype)
+    geometry = column_geometry(x, axis, dtype)
     if geometry is None:
         return None
     n, c, s = geometry
@@ -826,26 +827,18 @@ def _along_axis(
         z = ns.astype(z, cdt)
         return z / t if t != 1.0 else z
 
-    if (
-        k
-        and v is None
-        and reduce
-        and is_numpy(xp)
-        and (cols := _columns_logsumexp(x, axis, dtype)) is not None
-    ):
-        return unwrap_scalar(restore_reduced(cols, keepdims), xp)
-    if (
-        k
-        and v is None
-        and not reduce
-        and is_numpy(xp)
-        and (cols := _columns_call(x, axis, _KIND[kernel.__name__], t, dtype, precision, out))
-        is not None
-    ):
-        if out is not None and cols is not out:
-            np.copyto(check_out(out, tuple(x.shape), dtype, xp), cols)
-            return out
-        return cols
+    if k and v is None and is_numpy(xp):
+        # A C-contiguous array along an axis that is not the last: the column kernels.
+        if reduce:
+            if (cols := _columns_logsumexp(x, axis, dtype)) is not None:
+                return unwrap_scalar(restore_reduced(cols, keepdims), xp)
+        elif (
+            cols := _columns_call(x, axis, _KIND[kernel.__name__], t, dtype, precision, out)
+        ) is not None:
+            if out is not None and cols is not out:
+                np.copyto(check_out(out, tuple(x.shape), dtype, xp), cols)
+                return out
+            return cols
     if k == 0:
         res = xp.full(out_shape, empty_value, dtype=dtype, device=array_api_compat.device(x))
     elif not is_numpy(xp):
